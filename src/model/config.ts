@@ -1,0 +1,72 @@
+// Model configurations: one zod schema per network with the official defaults, validated once, frozen.
+import { z } from 'zod';
+import { DfganError } from '../errors.js';
+
+export const IMAGE_SIZES = [32, 64, 128, 256] as const;
+
+export const GeneratorConfigSchema = z
+  .object({
+    imageSize: z
+      .number()
+      .int()
+      .refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), { message: `imageSize must be one of ${IMAGE_SIZES.join(', ')}` })
+      .describe('output side in pixels'),
+    nf: z.number().int().min(1).max(512).default(32).describe('base channel count (ngf = ndf)'),
+    zDim: z.number().int().min(1).default(100).describe('noise dimension'),
+    condDim: z.number().int().min(1).default(256).describe('sentence embedding dimension'),
+  })
+  .strict();
+export type GeneratorConfig = Readonly<z.infer<typeof GeneratorConfigSchema>>;
+
+export const TextEncoderConfigSchema = z
+  .object({
+    vocabSize: z.number().int().min(2).describe('number of words including index 0 (end/pad)'),
+    embeddingDim: z.number().int().min(1).default(300).describe('word embedding size'),
+    hiddenPerDirection: z.number().int().min(1).default(128).describe('LSTM units per direction'),
+    maxWords: z.number().int().min(1).default(18).describe('words kept per caption'),
+  })
+  .strict();
+export type TextEncoderConfig = Readonly<z.infer<typeof TextEncoderConfigSchema>>;
+
+function parseWith<T>(schema: z.ZodType<T>, input: unknown, what: string): Readonly<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new DfganError('INVALID_CONFIG', `invalid ${what} config: ${issues}`);
+  }
+  return Object.freeze(r.data);
+}
+
+export function parseGeneratorConfig(input: unknown): GeneratorConfig {
+  return parseWith(GeneratorConfigSchema, input, 'generator');
+}
+
+export function parseTextEncoderConfig(input: unknown): TextEncoderConfig {
+  return parseWith(TextEncoderConfigSchema, input, 'text encoder');
+}
+
+/** Sentence vector size produced by the text encoder (both LSTM directions). */
+export function sentenceDim(cfg: TextEncoderConfig): number {
+  return 2 * cfg.hiddenPerDirection;
+}
+
+/** The official channel list `[nf * min(2^i, 8) for i in 0..log2(size)-2]` (the discriminator's order). */
+export function channelList(nf: number, imageSize: number): number[] {
+  const n = Math.log2(imageSize) - 1;
+  return Array.from({ length: n }, (_, i) => nf * Math.min(2 ** i, 8));
+}
+
+/** (in, out) channel pairs of consecutive entries. */
+export function channelPairs(chs: number[]): Array<[number, number]> {
+  return chs.slice(0, -1).map((c, i) => [c, chs[i + 1]] as [number, number]);
+}
+
+/** Generator blocks: the channel list reversed, 4x4 up to imageSize. */
+export function generatorPairs(cfg: GeneratorConfig): Array<[number, number]> {
+  return channelPairs(channelList(cfg.nf, cfg.imageSize).reverse());
+}
+
+/** Discriminator blocks: the channel list in order, imageSize down to 4x4. */
+export function discriminatorPairs(cfg: GeneratorConfig): Array<[number, number]> {
+  return channelPairs(channelList(cfg.nf, cfg.imageSize));
+}
