@@ -1,0 +1,43 @@
+// Generator output -> 8-bit RGB -> PNG.
+import * as tf from '@tensorflow/tfjs-core';
+import { encode } from 'fast-png';
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** Interleaved RGB, row-major. */
+  data: Uint8Array;
+}
+
+/**
+ * Images NHWC in [-1, 1] -> 8-bit RGB, mapped as torchvision's save_image(normalize, value_range=(-1, 1)) does:
+ * round(clamp((x + 1) / 2, 0, 1) * 255).
+ */
+export async function toRgbImages(images: tf.Tensor4D): Promise<RgbImage[]> {
+  const [b, h, w, c] = images.shape;
+  if (c !== 3) throw new Error(`expected 3 channels, got ${c}`);
+  const bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(tf.add(tf.mul(images, 0.5), 0.5), 0, 1), 255)), 'int32'));
+  const data = (await bytes.data()) as Int32Array;
+  bytes.dispose();
+  const per = h * w * 3;
+  return Array.from({ length: b }, (_, i) => ({ width: w, height: h, data: Uint8Array.from(data.subarray(i * per, (i + 1) * per)) }));
+}
+
+export function encodePng(img: RgbImage): Uint8Array {
+  return encode({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
+}
+
+/** Tiles images into a grid with `cols` columns and a `pad`-pixel white gutter (for sample sheets). */
+export function gridOf(images: RgbImage[], cols: number, pad = 2): RgbImage {
+  const { width: w, height: h } = images[0];
+  const rows = Math.ceil(images.length / cols);
+  const W = cols * w + (cols + 1) * pad;
+  const H = rows * h + (rows + 1) * pad;
+  const data = new Uint8Array(W * H * 3).fill(255);
+  images.forEach((img, k) => {
+    const x0 = pad + (k % cols) * (w + pad);
+    const y0 = pad + Math.floor(k / cols) * (h + pad);
+    for (let y = 0; y < h; y++) data.set(img.data.subarray(y * w * 3, (y + 1) * w * 3), ((y0 + y) * W + x0) * 3);
+  });
+  return { width: W, height: H, data };
+}

@@ -1,0 +1,90 @@
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { useTestBackend } from '../helpers/backend.js';
+import { parseGeneratorConfig } from '../../src/model/config.js';
+import { createGenerator } from '../../src/model/generator.js';
+import { createConditionalHead, createDiscriminator } from '../../src/model/discriminator.js';
+
+before(async () => {
+  await useTestBackend();
+});
+
+// The reference's table (nf = 32): NetG exactly; NetD without the official code's unused 1x1 convs.
+const COUNTS = {
+  64: { g: 4_868_867, d: 3_145_028, c: 295_936 },
+  128: { g: 7_306_499, d: 4_783_429, c: 295_936 },
+  256: { g: 9_744_131, d: 6_421_830, c: 295_936 },
+} as const;
+
+describe('parameter counts match the official networks', () => {
+  for (const size of [64, 128, 256] as const) {
+    test(`size ${size}, nf 32`, () => {
+      const cfg = parseGeneratorConfig({ imageSize: size, nf: 32 });
+      const g = createGenerator(cfg);
+      const d = createDiscriminator(cfg);
+      const c = createConditionalHead(cfg);
+      try {
+        assert.equal(g.params.count(), COUNTS[size].g);
+        assert.equal(d.params.count(), COUNTS[size].d);
+        assert.equal(c.params.count(), COUNTS[size].c);
+      } finally {
+        g.dispose();
+        d.dispose();
+        c.dispose();
+      }
+    });
+  }
+});
+
+describe('output shapes', () => {
+  for (const size of [32, 64, 128, 256] as const) {
+    test(`size ${size}, nf 4: G -> [B, S, S, 3] in [-1, 1], D -> [B, 4, 4, 8nf], C -> [B]`, () => {
+      const cfg = parseGeneratorConfig({ imageSize: size, nf: 4 });
+      const g = createGenerator(cfg, { seed: 3 });
+      const d = createDiscriminator(cfg);
+      const c = createConditionalHead(cfg);
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const z = tf.randomNormal([2, cfg.zDim]) as tf.Tensor2D;
+        const s = tf.randomNormal([2, cfg.condDim]) as tf.Tensor2D;
+        const img = g.apply(z, s);
+        assert.deepEqual(img.shape, [2, size, size, 3]);
+        const v = img.dataSync();
+        assert.ok(v.every((x) => x >= -1 && x <= 1 && Number.isFinite(x)));
+        const feat = d.apply(img);
+        assert.deepEqual(feat.shape, [2, 4, 4, cfg.nf * 8]);
+        const logit = c.apply(feat, s);
+        assert.deepEqual(logit.shape, [2]);
+      });
+      assert.equal(tf.memory().numTensors, before, 'no tensors leak from apply()');
+      g.dispose();
+      d.dispose();
+      c.dispose();
+    });
+  }
+});
+
+test('every Affine starts as the identity: gamma = 1, beta = 0 for any condition', () => {
+  const cfg = parseGeneratorConfig({ imageSize: 64, nf: 4 });
+  const g = createGenerator(cfg, { seed: 5 });
+  const names = g.params.names().filter((n) => n.includes('.linear2.'));
+  assert.equal(names.length, 4 /* blocks */ * 2 /* fuse */ * 2 /* affine */ * 2 /* gamma, beta */ * 2 /* w, b */);
+  for (const n of names) {
+    const v = g.params.get(n).dataSync();
+    const expected = n.includes('fc_gamma') && n.endsWith('bias') ? 1 : 0;
+    assert.ok(v.every((x) => x === expected), `${n} should be all ${expected}`);
+  }
+  g.dispose();
+});
+
+test('generator init is reproducible from its seed and differs across seeds', async () => {
+  const cfg = parseGeneratorConfig({ imageSize: 32, nf: 4 });
+  const a = createGenerator(cfg, { seed: 1 });
+  const b = createGenerator(cfg, { seed: 1 });
+  const c = createGenerator(cfg, { seed: 2 });
+  const wa = (await a.params.read()).get('fc.weight')!;
+  assert.deepEqual(wa, (await b.params.read()).get('fc.weight'));
+  assert.notDeepEqual(wa, (await c.params.read()).get('fc.weight'));
+  for (const m of [a, b, c]) m.dispose();
+});
