@@ -1,3 +1,152 @@
-// Placeholder: filled in with the wasm kernels the project registers (Conv2DBackpropFilter, fast
-// Conv2DBackpropInput, UnsortedSegmentSum).
-export function registerWasmKernels(): void {}
+// Kernels the wasm backend (tfjs-backend-wasm 4.22) lacks or runs slowly, built from its own XNNPACK kernels:
+// Conv2DBackpropFilter (missing: conv2d weight gradients fail), a fast Conv2DBackpropInput (the built-in one
+// is a scalar loop), and UnsortedSegmentSum (missing: gradients of tf.gather / embeddings fail).
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+type Info = tf.TensorInfo;
+type Pad = tf.Conv2DBackpropInputAttrs['pad'];
+type Rounding = tf.Conv2DBackpropInputAttrs['dimRoundingMode'];
+type Args<I extends string> = { inputs: Record<I, Info>; backend: unknown; attrs: tf.NamedAttrMap };
+type Call = (inputs: Record<string, Info>, backend: BackendWasm, attrs?: object) => Info;
+
+const BACKEND = 'wasm';
+
+/** The wasm backend's own kernel, looked up at call time (setup has run by then). */
+function builtin(name: string): Call {
+  return (inputs, backend, attrs = {}) => {
+    const k = tf.getKernel(name, BACKEND);
+    if (!k) throw new Error(`wasm backend has no ${name} kernel`);
+    return k.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as Info;
+  };
+}
+
+const conv2d = builtin('Conv2D');
+const transpose = builtin('Transpose');
+const reverse = builtin('Reverse');
+const padV2 = builtin('PadV2');
+const slice = builtin('Slice');
+
+/** Same buffer, another shape, no copy and no refcount (valid while the source lives). */
+const view = (t: Info, shape: number[]): Info => ({ dataId: t.dataId, shape, dtype: t.dtype });
+const free = (backend: BackendWasm, ...ts: Info[]): void => ts.forEach((t) => backend.disposeData(t.dataId));
+
+/** Forward geometry (pads resolved exactly as tfjs does for 'same' / 'valid' / explicit). */
+function convInfo(xShape: number[], filterShape: number[], strides: number | [number, number], pad: Pad,
+  rounding: Rounding, dataFormat: string, attrs: object): tf.backend_util.Conv2DInfo {
+  if (dataFormat !== 'NHWC') throw new Error(`wasm conv gradients support dataFormat NHWC only, got ${dataFormat}`);
+  const dil = (attrs as { dilations?: number | [number, number] }).dilations;
+  if (dil != null && !(Array.isArray(dil) ? dil.every((d) => d === 1) : dil === 1)) {
+    throw new Error(`wasm conv gradients support dilations 1 only, got ${String(dil)}`);
+  }
+  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number],
+    filterShape as [number, number, number, number], strides, 1, pad, rounding, false, 'channelsLast');
+}
+
+/**
+ * Stride-1 conv of NHWC x with HWIO filter under signed pads [top, bottom, left, right]: a negative pad
+ * crops x (XNNPACK takes only unsigned pads), so callers can ask for an exact output size.
+ */
+function convSigned(backend: BackendWasm, x: Info, filter: Info, pads: number[], dilations: [number, number]): Info {
+  const [t, b, l, r] = pads;
+  const [n, h, w, c] = x.shape;
+  let src = x;
+  if (t < 0 || b < 0 || l < 0 || r < 0) {
+    const top = Math.max(0, -t), left = Math.max(0, -l);
+    src = slice({ x }, backend, {
+      begin: [0, top, left, 0],
+      size: [n, h - top - Math.max(0, -b), w - left - Math.max(0, -r), c],
+    });
+  }
+  const pad = [[0, 0], [Math.max(0, t), Math.max(0, b)], [Math.max(0, l), Math.max(0, r)], [0, 0]];
+  const out = conv2d({ x: src, filter }, backend, { strides: 1, pad, dilations, dataFormat: 'NHWC' });
+  if (src !== x) free(backend, src);
+  return out;
+}
+
+// dW[a,b,ci,co] = sum_{n,i,j} x[n, i*s+a-pt, j*s+b-pl, ci] dy[n,i,j,co]: a conv over batch=Cin, channels=N,
+// with dy as an [Ho,Wo,N,Cout] filter dilated by the forward stride.
+function backpropFilter(args: Args<'x' | 'dy'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { x, dy } = args.inputs;
+  const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const ci = convInfo(x.shape, a.filterShape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat, a);
+  const [, h, w] = x.shape;
+  const [, ho, wo] = dy.shape;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  const xT = transpose({ x }, backend, { perm: [3, 1, 2, 0] }); // [Cin,H,W,N]
+  const dyT = transpose({ x: dy }, backend, { perm: [1, 2, 0, 3] }); // [Ho,Wo,N,Cout]
+  // Bottom/right pads chosen so the output is exactly kh x kw.
+  const pads = [top, kh + (ho - 1) * sh - h - top, left, kw + (wo - 1) * sw - w - left];
+  const g = convSigned(backend, xT, dyT, pads, [sh, sw]); // [Cin,kh,kw,Cout]
+  const out = transpose({ x: g }, backend, { perm: [1, 2, 0, 3] });
+  free(backend, xT, dyT, g);
+  return out;
+}
+
+// dx = stride-1 conv of dy (zero-inserted when the forward stride > 1) with the spatially flipped filter,
+// in/out channels swapped, pads kh-1-padTop etc.
+function backpropInput(args: Args<'dy' | 'filter'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { dy, filter } = args.inputs;
+  const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const ci = convInfo(a.inputShape, filter.shape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat, a);
+  const [, h, w] = a.inputShape;
+  const [n, ho, wo, co] = dy.shape;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
+  const rev = reverse({ x: filter }, backend, { dims: [0, 1] });
+  const wT = transpose({ x: rev }, backend, { perm: [0, 1, 3, 2] }); // [kh,kw,Cout,Cin]
+  let up = dy;
+  if (sh > 1 || sw > 1) {
+    // Zero-insert: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C] is dy spread over an [N,Ho*sh,Wo*sw,C] grid.
+    const padded = padV2({ x: view(dy, [n, ho, 1, wo, 1, co]) }, backend, {
+      paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
+    });
+    up = view(padded, [n, ho * sh, wo * sw, co]);
+  }
+  const top = kh - 1 - ci.padInfo.top, left = kw - 1 - ci.padInfo.left;
+  const pads = [top, h + kh - 1 - top - up.shape[1], left, w + kw - 1 - left - up.shape[2]];
+  const out = convSigned(backend, up, wT, pads, [1, 1]);
+  free(backend, rev, wT);
+  if (up !== dy) free(backend, up);
+  return out;
+}
+
+// Plain JS on the heap views; ids outside [0, numSegments) are dropped, as in TensorFlow.
+function unsortedSegmentSum(args: Args<'x' | 'segmentIds'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { x, segmentIds } = args.inputs;
+  const numSegments = (args.attrs as unknown as tf.UnsortedSegmentSumAttrs).numSegments;
+  const nIds = tf.util.sizeFromShape(segmentIds.shape);
+  const inner = nIds === 0 ? 0 : tf.util.sizeFromShape(x.shape) / nIds;
+  const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+  // Views taken after makeOutput: a malloc may grow (and detach) the wasm heap.
+  const o = backend.typedArrayFromHeap(out);
+  const xv = backend.typedArrayFromHeap(x);
+  const ids = backend.typedArrayFromHeap(segmentIds);
+  o.fill(0);
+  for (let i = 0; i < nIds; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner, dst = s * inner;
+    for (let k = 0; k < inner; k++) o[dst + k] += xv[src + k];
+  }
+  return out;
+}
+
+const KERNELS: Array<[string, tf.KernelFunc]> = [
+  ['Conv2DBackpropFilter', backpropFilter as unknown as tf.KernelFunc],
+  ['Conv2DBackpropInput', backpropInput as unknown as tf.KernelFunc],
+  ['UnsortedSegmentSum', unsortedSegmentSum as unknown as tf.KernelFunc],
+];
+
+/** Registers the kernels above for 'wasm', replacing any earlier registration; safe to call again. */
+export function registerWasmKernels(): void {
+  for (const [kernelName, kernelFunc] of KERNELS) {
+    const existing = tf.getKernel(kernelName, BACKEND);
+    if (existing?.kernelFunc === kernelFunc) continue;
+    if (existing) tf.unregisterKernel(kernelName, BACKEND);
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+  }
+}

@@ -1,0 +1,112 @@
+// The `dfgan` command line. Flags are parsed and validated here, once; commands get plain frozen values.
+import { Command, Option } from 'commander';
+import { DfganError, toDfganError } from '../errors.js';
+import { createLogger, LOG_LEVELS, type Logger } from '../logger.js';
+import { PACKAGE_VERSION } from '../version.js';
+import { BACKEND_CHOICES, parseBackendChoice, selectBackend, type BackendChoice } from '../model/backend.js';
+import { IMAGE_SIZES } from '../model/config.js';
+import { DEFAULT_TRUNCATION, MAX_SEED } from '../model/sampling.js';
+import { MAX_IMAGES_PER_CALL, TextToImage } from '../model/text-to-image.js';
+import { choiceArg, floatArg, intArg } from './args.js';
+import { runGenerate } from './generate.js';
+import { runInit } from './init.js';
+
+interface GlobalOpts {
+  backend: BackendChoice;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+async function withBackend(opts: GlobalOpts): Promise<Logger> {
+  const log = createLogger(opts.logLevel);
+  const info = await selectBackend(opts.backend);
+  log.info({ backend: info.name, tfBackend: info.tfBackend, skipped: info.skipped }, `compute backend: ${info.name}`);
+  return log;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+const program = new Command('dfgan')
+  .description('DF-GAN text-to-image: generate, train and serve')
+  .version(PACKAGE_VERSION)
+  .addOption(
+    new Option('--backend <name>', `compute backend (${BACKEND_CHOICES.join(', ')})`)
+      .default('auto')
+      .env('DFGAN_BACKEND')
+      .argParser(parseBackendChoice),
+  )
+  .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info').env('DFGAN_LOG_LEVEL'))
+  .showHelpAfterError();
+
+program
+  .command('generate')
+  .description('turn a caption into PNG image(s)')
+  .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a root with a `latest` pointer')
+  .option('--text <caption>', 'the caption')
+  .option('--seed <n>', `seed of the first image (0..${MAX_SEED}); image i gets seed + i; random if omitted`, intArg('--seed', 0, MAX_SEED))
+  .option('--n <k>', `number of images (1..${MAX_IMAGES_PER_CALL})`, intArg('--n', 1, MAX_IMAGES_PER_CALL))
+  .option('--truncation <t>', 'truncated-normal noise scaled by t', floatArg('--truncation', 0, 1, { exclusiveMin: true }), DEFAULT_TRUNCATION)
+  .option('--no-truncation', 'plain N(0, 1) noise, as in training')
+  .requiredOption('--out <file.png>', 'output PNG (FILE-i.png for each image when n > 1)')
+  .option('--z <file.npy>', 'noise as float32 [n, zDim] instead of seeds')
+  .option('--sentence <file.npy>', 'sentence vectors float32 [n, condDim] instead of --text')
+  .option('--raw-out <file.npy>', "also write the generator's tanh output, float32 NCHW [n, 3, H, W]")
+  .action(async (o, cmd: Command) => {
+    await withBackend(cmd.optsWithGlobals<GlobalOpts>());
+    const model = await TextToImage.load(o.checkpoint);
+    try {
+      printJson(
+        await runGenerate(model, {
+          checkpoint: o.checkpoint,
+          text: o.text,
+          seed: o.seed,
+          n: o.n,
+          truncation: o.truncation === false ? null : o.truncation,
+          out: o.out,
+          z: o.z,
+          sentence: o.sentence,
+          rawOut: o.rawOut,
+        }),
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+program
+  .command('init')
+  .description('write a freshly initialised checkpoint')
+  .requiredOption('--size <s>', `image size (${IMAGE_SIZES.join(', ')})`, choiceArg('--size', IMAGE_SIZES.map(String)))
+  .option('--nf <f>', 'base channel count', intArg('--nf', 1, 512), 32)
+  .requiredOption('--out <dir>', 'checkpoint folder to create')
+  .option('--seed <n>', 'initialisation seed', intArg('--seed', 0, 2 ** 30), 0)
+  .option('--name <name>', 'model name', 'dfgan')
+  .option('--captions <file>', 'build the vocabulary from these captions (one per line); default: built-in bird words')
+  .option('--no-discriminator', 'leave out the discriminator and head (generation only)')
+  .option('--overwrite', 'replace an existing folder', false)
+  .action(async (o, cmd: Command) => {
+    await withBackend(cmd.optsWithGlobals<GlobalOpts>());
+    const m = await runInit({
+      size: Number(o.size),
+      nf: o.nf,
+      out: o.out,
+      seed: o.seed,
+      name: o.name,
+      captions: o.captions,
+      discriminator: o.discriminator,
+      overwrite: o.overwrite,
+    });
+    printJson({ out: o.out, name: m.name, generator: m.generator, vocabSize: m.vocab.size, files: Object.keys(m.files) });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = toDfganError(err);
+  process.stderr.write(`dfgan: error [${e.code}]: ${e.message}\n`);
+  if (e.kind === 'internal' && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  process.exitCode = e.kind === 'user' ? 2 : 1;
+}
+
+export { DfganError };

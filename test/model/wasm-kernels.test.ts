@@ -1,0 +1,171 @@
+// The wasm kernels registered by src/model/wasm-kernels.ts, checked against the pure-JS cpu backend.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { selectBackend } from '../../src/model/backend.js';
+import { registerWasmKernels } from '../../src/model/wasm-kernels.js';
+
+type Shape4 = [number, number, number, number];
+type ConvPad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+/** Deterministic values in [-1, 1). */
+function rand(n: number, seed: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+function assertClose(actual: Float32Array | number[], expected: Float32Array | number[], what: string, tol = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    assert.ok(err <= tol * Math.max(1, scale), `${what}[${i}]: wasm ${actual[i]} vs cpu ${expected[i]}`);
+  }
+}
+
+/** Runs `fn` on one backend; its results come back as plain arrays and its tensors are freed. */
+async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(fn);
+  const data = outs.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(outs);
+  return data;
+}
+
+interface ConvCase { name: string; x: Shape4; w: Shape4; stride: number | [number, number]; pad: ConvPad }
+
+const CASES: ConvCase[] = [
+  { name: '3x3 s1 explicit pad 1', x: [2, 8, 8, 3], w: [3, 3, 3, 5], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '3x3 same', x: [2, 7, 6, 4], w: [3, 3, 4, 3], stride: 1, pad: 'same' },
+  { name: '3x3 s2 same, odd input (asymmetric pads)', x: [2, 7, 9, 3], w: [3, 3, 3, 4], stride: 2, pad: 'same' },
+  { name: '4x4 s2 pad 1', x: [2, 8, 8, 3], w: [4, 4, 3, 6], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '4x4 s2 pad 1, odd input', x: [1, 9, 7, 2], w: [4, 4, 2, 3], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '4x4 valid, 4x4 -> 1x1', x: [3, 4, 4, 5], w: [4, 4, 5, 7], stride: 1, pad: 'valid' },
+  { name: '4x4 s2 valid, unused last row/col', x: [2, 5, 5, 2], w: [4, 4, 2, 3], stride: 2, pad: 'valid' },
+  { name: '1x1', x: [2, 5, 5, 6], w: [1, 1, 6, 4], stride: 1, pad: 'valid' },
+  { name: '3x3 s1 odd input 5x7', x: [1, 5, 7, 3], w: [3, 3, 3, 2], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  { name: '3x3 strides [2,1] explicit asymmetric', x: [2, 6, 5, 3], w: [3, 3, 3, 2], stride: [2, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+];
+
+function makeConv(c: ConvCase): { x: tf.Tensor4D; w: tf.Tensor4D; dy: tf.Tensor4D } {
+  const x = tf.tensor4d(rand(c.x.reduce((a, b) => a * b), 1), c.x);
+  const w = tf.tensor4d(rand(c.w.reduce((a, b) => a * b), 2), c.w);
+  const yShape = tf.conv2d(x, w, c.stride, c.pad).shape;
+  const dy = tf.tensor4d(rand(yShape.reduce((a, b) => a * b), 3), yShape); // non-uniform upstream gradient
+  return { x, w, dy };
+}
+
+/** d/dx, d/dw of sum(conv2d(x, w) * dy) through tf.grads (needs tfjs's gradient registry). */
+function convGrads(c: ConvCase): () => tf.Tensor[] {
+  return () => {
+    const { x, w, dy } = makeConv(c);
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), dy));
+    return tf.grads(f)([x, w]);
+  };
+}
+
+/** The same two gradients through the kernels tfjs's Conv2D gradient runs (no registry needed). */
+function convKernels(c: ConvCase): () => tf.Tensor[] {
+  return () => {
+    const { x, w, dy } = makeConv(c);
+    const dx = tf.conv2dTranspose(dy, w, c.x, c.stride, c.pad); // runs Conv2DBackpropInput
+    const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: c.w };
+    const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return [dx, dw];
+  };
+}
+
+function embeddingSetup() {
+  const table = tf.tensor2d(rand(10 * 6, 4), [10, 6]);
+  const ids = tf.tensor2d([[1, 3, 3, 0], [9, 1, 1, 1]], [2, 4], 'int32'); // repeats must accumulate
+  const dy = tf.tensor3d(rand(2 * 4 * 6, 5), [2, 4, 6]);
+  return { table, ids, dy };
+}
+
+function gatherGrad(): tf.Tensor[] {
+  const { table, ids, dy } = embeddingSetup();
+  return [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), dy)))(table)];
+}
+
+/** What tfjs's GatherV2 gradient computes for axis 0: an UnsortedSegmentSum of dy rows by id. */
+function gatherKernel(): tf.Tensor[] {
+  const { ids, dy } = embeddingSetup();
+  return [tf.unsortedSegmentSum(tf.reshape(dy, [8, 6]), tf.reshape(ids, [8]), 10)];
+}
+
+// tfjs-core's Node bundle registers no gradients (@tensorflow/tfjs does); tf.grads tests run once some are.
+const NO_GRADS = ['Conv2D', 'GatherV2', 'Sum', 'Mul'].some((k) => tf.getGradient(k) == null)
+  ? 'no tfjs gradients registered for Conv2D/GatherV2/Sum/Mul in this process'
+  : false;
+
+before(async () => {
+  await selectBackend('wasm');
+  registerWasmKernels(); // idempotent: a second call must change nothing
+  assert.equal(tf.getBackend(), 'wasm');
+});
+
+for (const c of CASES) {
+  test(`conv2d gradient kernels on wasm match cpu: ${c.name}`, async () => {
+    const [dxCpu, dwCpu] = await on('cpu', convKernels(c));
+    const [dxWasm, dwWasm] = await on('wasm', convKernels(c));
+    assertClose(dxWasm, dxCpu, 'dx');
+    assertClose(dwWasm, dwCpu, 'dw');
+  });
+  test(`tf.grads of conv2d on wasm match cpu: ${c.name}`, { skip: NO_GRADS }, async () => {
+    const [dxCpu, dwCpu] = await on('cpu', convGrads(c));
+    const [dxWasm, dwWasm] = await on('wasm', convGrads(c));
+    assertClose(dxWasm, dxCpu, 'dx');
+    assertClose(dwWasm, dwCpu, 'dw');
+  });
+}
+
+test('conv2dTranspose (Conv2DBackpropInput with an odd output shape) matches cpu', async () => {
+  const run = () => {
+    const dy = tf.tensor4d(rand(2 * 4 * 4 * 3, 6), [2, 4, 4, 3]);
+    const w = tf.tensor4d(rand(3 * 3 * 5 * 3, 7), [3, 3, 5, 3]);
+    return [tf.conv2dTranspose(dy, w, [2, 7, 8, 5], 2, 'same')];
+  };
+  const [cpu] = await on('cpu', run);
+  const [wasm] = await on('wasm', run);
+  assertClose(wasm, cpu, 'conv2dTranspose');
+});
+
+test('embedding gradient kernel (UnsortedSegmentSum) on wasm matches cpu', async () => {
+  const [cpu] = await on('cpu', gatherKernel);
+  const [wasm] = await on('wasm', gatherKernel);
+  assertClose(wasm, cpu, 'dTable');
+});
+
+test('tf.grad of tf.gather w.r.t. the table on wasm matches cpu', { skip: NO_GRADS }, async () => {
+  const [cpu] = await on('cpu', gatherGrad);
+  const [wasm] = await on('wasm', gatherGrad);
+  assertClose(wasm, cpu, 'dTable');
+});
+
+test('UnsortedSegmentSum drops out-of-range ids and keeps int32', async () => {
+  await tf.setBackend('wasm');
+  const out = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor1d([1, 2, 3, 4], 'int32'), tf.tensor1d([0, 2, -1, 0], 'int32'), 3));
+  assert.equal(out.dtype, 'int32');
+  assert.deepEqual(Array.from(out.dataSync()), [5, 0, 2]);
+  out.dispose();
+});
+
+test('no tensors or wasm buffers leak over repeated gradient calls', async () => {
+  await tf.setBackend('wasm');
+  const step = () => {
+    for (const c of CASES) tf.dispose(tf.tidy(NO_GRADS ? convKernels(c) : convGrads(c)));
+    tf.dispose(tf.tidy(NO_GRADS ? gatherKernel : gatherGrad));
+  };
+  step(); // warm-up
+  const before = tf.memory();
+  for (let i = 0; i < 3; i++) step();
+  const after = tf.memory();
+  assert.equal(after.numTensors, before.numTensors);
+  assert.equal((after as { numDataBuffers: number }).numDataBuffers, (before as { numDataBuffers: number }).numDataBuffers);
+  assert.equal(after.numBytes, before.numBytes);
+});
