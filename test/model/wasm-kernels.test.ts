@@ -48,6 +48,7 @@ const CASES: ConvCase[] = [
   { name: '4x4 valid, 4x4 -> 1x1', x: [3, 4, 4, 5], w: [4, 4, 5, 7], stride: 1, pad: 'valid' },
   { name: '4x4 s2 valid, unused last row/col', x: [2, 5, 5, 2], w: [4, 4, 2, 3], stride: 2, pad: 'valid' },
   { name: '1x1', x: [2, 5, 5, 6], w: [1, 1, 6, 4], stride: 1, pad: 'valid' },
+  { name: '1x1 s2 on 5x5 (dx needs a cropped zero-inserted dy)', x: [2, 5, 5, 3], w: [1, 1, 3, 4], stride: 2, pad: 'valid' },
   { name: '3x3 s1 odd input 5x7', x: [1, 5, 7, 3], w: [3, 3, 3, 2], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
   { name: '3x3 strides [2,1] explicit asymmetric', x: [2, 6, 5, 3], w: [3, 3, 3, 2], stride: [2, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
 ];
@@ -99,8 +100,8 @@ function gatherKernel(): tf.Tensor[] {
 }
 
 // tfjs-core's Node bundle registers no gradients (@tensorflow/tfjs does); tf.grads tests run once some are.
-const NO_GRADS = ['Conv2D', 'GatherV2', 'Sum', 'Mul'].some((k) => tf.getGradient(k) == null)
-  ? 'no tfjs gradients registered for Conv2D/GatherV2/Sum/Mul in this process'
+const NO_GRADS = ['Conv2D', 'GatherV2', 'Sum', 'Multiply'].some((k) => tf.getGradient(k) == null)
+  ? 'no tfjs gradients registered for Conv2D/GatherV2/Sum/Multiply in this process'
   : false;
 
 before(async () => {
