@@ -1,6 +1,8 @@
 // Compute backend selection, in one place. `auto` takes the fastest that loads on this host:
 // tfjs-node-gpu (CUDA), tfjs-node (native TensorFlow CPU), wasm (XNNPACK, SIMD), then the pure-JS cpu backend.
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node build registers no gradient functions; the umbrella package registers them (and cpu).
+import '@tensorflow/tfjs';
 import { DfganError } from '../errors.js';
 
 export const BACKEND_CHOICES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;

@@ -99,15 +99,15 @@ function gatherKernel(): tf.Tensor[] {
   return [tf.unsortedSegmentSum(tf.reshape(dy, [8, 6]), tf.reshape(ids, [8]), 10)];
 }
 
-// tfjs-core's Node bundle registers no gradients (@tensorflow/tfjs does); tf.grads tests run once some are.
-const NO_GRADS = ['Conv2D', 'GatherV2', 'Sum', 'Multiply'].some((k) => tf.getGradient(k) == null)
-  ? 'no tfjs gradients registered for Conv2D/GatherV2/Sum/Multiply in this process'
-  : false;
 
 before(async () => {
   await selectBackend('wasm');
-  registerWasmKernels(); // idempotent: a second call must change nothing
   assert.equal(tf.getBackend(), 'wasm');
+  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'UnsortedSegmentSum'];
+  const funcs = names.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc);
+  registerWasmKernels(); // idempotent: a second call changes nothing
+  assert.deepEqual(names.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc), funcs);
+  assert.ok(funcs.every((f) => f != null));
 });
 
 for (const c of CASES) {
@@ -117,7 +117,7 @@ for (const c of CASES) {
     assertClose(dxWasm, dxCpu, 'dx');
     assertClose(dwWasm, dwCpu, 'dw');
   });
-  test(`tf.grads of conv2d on wasm match cpu: ${c.name}`, { skip: NO_GRADS }, async () => {
+  test(`tf.grads of conv2d on wasm match cpu: ${c.name}`, async () => {
     const [dxCpu, dwCpu] = await on('cpu', convGrads(c));
     const [dxWasm, dwWasm] = await on('wasm', convGrads(c));
     assertClose(dxWasm, dxCpu, 'dx');
@@ -142,7 +142,7 @@ test('embedding gradient kernel (UnsortedSegmentSum) on wasm matches cpu', async
   assertClose(wasm, cpu, 'dTable');
 });
 
-test('tf.grad of tf.gather w.r.t. the table on wasm matches cpu', { skip: NO_GRADS }, async () => {
+test('tf.grad of tf.gather w.r.t. the table on wasm matches cpu', async () => {
   const [cpu] = await on('cpu', gatherGrad);
   const [wasm] = await on('wasm', gatherGrad);
   assertClose(wasm, cpu, 'dTable');
@@ -159,8 +159,8 @@ test('UnsortedSegmentSum drops out-of-range ids and keeps int32', async () => {
 test('no tensors or wasm buffers leak over repeated gradient calls', async () => {
   await tf.setBackend('wasm');
   const step = () => {
-    for (const c of CASES) tf.dispose(tf.tidy(NO_GRADS ? convKernels(c) : convGrads(c)));
-    tf.dispose(tf.tidy(NO_GRADS ? gatherKernel : gatherGrad));
+    for (const c of CASES) tf.dispose(tf.tidy(convGrads(c)));
+    tf.dispose(tf.tidy(gatherGrad));
   };
   step(); // warm-up
   const before = tf.memory();
