@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type GeneratorConfig, generatorPairs } from './config.js';
 import { Initializer, ParamStore } from './params.js';
-import { conv2d, leakyRelu, linear } from './ops.js';
+import { conv2d, linear } from './ops.js';
 
 export interface Generator {
   readonly config: GeneratorConfig;
@@ -65,21 +65,33 @@ function affine(p: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2D
   return tf.add(tf.mul(x, mlp('fc_gamma')), mlp('fc_beta')) as tf.Tensor4D;
 }
 
+// The generator needs only first derivatives, so it can use the fused tf.leakyRelu kernel. Every stage runs in
+// its own tidy so a large batch keeps a few activations alive at a time, not the whole forward pass (the wasm
+// heap cannot hold all of them at 256x256).
 function dfBlock(p: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2D): tf.Tensor4D {
-  const h = leakyRelu(affine(p, `${prefix}.affine0`, x, cond)) as tf.Tensor4D;
-  return leakyRelu(affine(p, `${prefix}.affine1`, h, cond)) as tf.Tensor4D;
+  const h = tf.tidy(() => tf.leakyRelu(affine(p, `${prefix}.affine0`, x, cond), 0.2));
+  const y = tf.tidy(() => tf.leakyRelu(affine(p, `${prefix}.affine1`, h, cond), 0.2));
+  h.dispose();
+  return y;
 }
 
 function gBlock(p: ParamStore, i: number, inC: number, outC: number, x: tf.Tensor4D, cond: tf.Tensor2D): tf.Tensor4D {
   const b = `GBlocks.${i}`;
   const [, h, w] = x.shape;
   const up = tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
-  const shortcut = inC !== outC ? conv2d(up, p.get(`${b}.c_sc.weight`), p.get(`${b}.c_sc.bias`), 1, 0) : up;
+  const stage = (f: (t: tf.Tensor4D) => tf.Tensor4D, t: tf.Tensor4D) => {
+    const y = tf.tidy(() => f(t));
+    t.dispose();
+    return y;
+  };
   let r = dfBlock(p, `${b}.fuse1`, up, cond);
-  r = conv2d(r, p.get(`${b}.c1.weight`), p.get(`${b}.c1.bias`), 1, 1);
-  r = dfBlock(p, `${b}.fuse2`, r, cond);
-  r = conv2d(r, p.get(`${b}.c2.weight`), p.get(`${b}.c2.bias`), 1, 1);
-  return tf.add(shortcut, r) as tf.Tensor4D;
+  r = stage((t) => conv2d(t, p.get(`${b}.c1.weight`), p.get(`${b}.c1.bias`), 1, 1), r);
+  r = stage((t) => dfBlock(p, `${b}.fuse2`, t, cond), r);
+  r = stage((t) => conv2d(t, p.get(`${b}.c2.weight`), p.get(`${b}.c2.bias`), 1, 1), r);
+  const shortcut = inC !== outC ? tf.tidy(() => conv2d(up, p.get(`${b}.c_sc.weight`), p.get(`${b}.c_sc.bias`), 1, 0)) : up;
+  const out = tf.add(shortcut, r) as tf.Tensor4D;
+  tf.dispose([r, up, shortcut]);
+  return out;
 }
 
 /** A generator with freshly initialised weights (PyTorch's default init; `seed` makes it reproducible). */
@@ -97,9 +109,11 @@ export function createGenerator(config: GeneratorConfig, opts: { seed?: number }
         // PyTorch views the fc output as [B, C, 4, 4] (channel-major); NHWC needs the transpose.
         let x = tf.transpose(tf.reshape(fc, [bz, config.nf * 8, 4, 4]), [0, 2, 3, 1]) as tf.Tensor4D;
         pairs.forEach(([inC, outC], i) => {
-          x = gBlock(params, i, inC, outC, x, cond);
+          const next = tf.tidy(() => gBlock(params, i, inC, outC, x, cond));
+          x.dispose();
+          x = next;
         });
-        x = conv2d(leakyRelu(x) as tf.Tensor4D, params.get('to_rgb.1.weight'), params.get('to_rgb.1.bias'), 1, 1);
+        x = conv2d(tf.leakyRelu(x, 0.2), params.get('to_rgb.1.weight'), params.get('to_rgb.1.bias'), 1, 1);
         return tf.tanh(x);
       });
     },

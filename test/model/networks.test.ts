@@ -88,3 +88,9 @@ test('generator init is reproducible from its seed and differs across seeds', as
   assert.notDeepEqual(wa, (await c.params.read()).get('fc.weight'));
   for (const m of [a, b, c]) m.dispose();
 });
+
+test('generator FLOPs per image match the reference (0.894 G at 64, 14.97 G at 256, nf 32)', async () => {
+  const { generatorFlops } = await import('../../src/model/flops.js');
+  assert.equal(Math.round(generatorFlops(parseGeneratorConfig({ imageSize: 64 })) / 1e6), 894);
+  assert.equal(Math.round(generatorFlops(parseGeneratorConfig({ imageSize: 256 })) / 1e7), 1497);
+});
