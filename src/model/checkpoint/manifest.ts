@@ -8,13 +8,15 @@ export const MANIFEST_FILE = 'manifest.json';
 export const VOCAB_FILE = 'vocab.json';
 export const LATEST_FILE = 'latest';
 
-export const NETWORKS = ['generator', 'textEncoder', 'discriminator', 'head'] as const;
+/** Weight sets a checkpoint can hold; `optimizer` is the trainer's Adam state (for exact resumption). */
+export const NETWORKS = ['generator', 'textEncoder', 'discriminator', 'head', 'optimizer'] as const;
 export type NetworkName = (typeof NETWORKS)[number];
 export const NETWORK_FILES: Record<NetworkName, string> = {
   generator: 'generator.bin',
   textEncoder: 'text-encoder.bin',
   discriminator: 'discriminator.bin',
   head: 'head.bin',
+  optimizer: 'optimizer.bin',
 };
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest');
@@ -46,6 +48,7 @@ export const ManifestSchema = z
         textEncoder: WeightsSchema,
         discriminator: WeightsSchema.optional(),
         head: WeightsSchema.optional(),
+        optimizer: WeightsSchema.optional(),
       })
       .strict(),
     /** Every file of the checkpoint but the manifest, with its size and sha256. */

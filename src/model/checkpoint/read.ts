@@ -129,6 +129,13 @@ export interface LoadOptions {
   withDiscriminator?: boolean;
 }
 
+/** Reads a named weight set of the checkpoint as it is stored (e.g. the optimizer state), verified. */
+export async function readWeightSet(dir: string, m: Manifest, key: NetworkName): Promise<Map<string, Float32Array> | undefined> {
+  const entry = m.networks[key];
+  if (!entry) return undefined;
+  return decodeWeights(await readVerified(dir, m, entry.file), entry, `checkpoint ${dir}: ${entry.file}`);
+}
+
 export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const dir = await resolveCheckpointDir(path);
   const { manifest: m, version } = await readManifest(dir);

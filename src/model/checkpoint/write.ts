@@ -5,7 +5,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DfganError } from '../../errors.js';
 import { PACKAGE_VERSION } from '../../version.js';
-import type { ParamStore } from '../params.js';
+import type { ParamSpec } from '../params.js';
 import type { GeneratorConfig, TextEncoderConfig } from '../config.js';
 import type { Vocabulary } from '../text/vocab.js';
 import { encodeWeights } from './weights-file.js';
@@ -20,13 +20,19 @@ import {
   VOCAB_FILE,
 } from './manifest.js';
 
+/** Anything that can list and read named float32 tensors (a ParamStore, the trainer's optimizer). */
+export interface WeightSource {
+  specs(): ParamSpec[];
+  read(): Promise<Map<string, Float32Array>>;
+}
+
 export interface CheckpointContents {
   name?: string;
   step: number;
   generatorConfig: GeneratorConfig;
   textEncoderConfig: TextEncoderConfig;
   vocab: Vocabulary;
-  networks: { generator: ParamStore; textEncoder: ParamStore; discriminator?: ParamStore; head?: ParamStore };
+  networks: { generator: WeightSource; textEncoder: WeightSource; discriminator?: WeightSource; head?: WeightSource; optimizer?: WeightSource };
   info?: Record<string, unknown>;
 }
 

@@ -29,8 +29,15 @@ export class MatchingAwareGradientPenalty {
         images,
         sentences,
       ]);
-      const b = images.shape[0];
-      const sq = tf.add(tf.sum(tf.square(tf.reshape(gx, [b, -1])), 1), tf.sum(tf.square(tf.reshape(gs, [b, -1])), 1));
+      return this.fromGradients(gx as tf.Tensor4D, gs as tf.Tensor2D);
+    });
+  }
+
+  /** The penalty from already computed per-sample gradients w.r.t. images [B, ...] and sentences [B, ...]. */
+  fromGradients(gradImages: tf.Tensor, gradSentences: tf.Tensor): tf.Scalar {
+    return tf.tidy(() => {
+      const b = gradImages.shape[0];
+      const sq = tf.add(tf.sum(tf.square(tf.reshape(gradImages, [b, -1])), 1), tf.sum(tf.square(tf.reshape(gradSentences, [b, -1])), 1));
       // ||g||^p as (||g||^2)^(p/2): same value, and no sqrt whose derivative blows up at a zero gradient.
       return tf.mul(this.k, tf.mean(tf.pow(sq, this.p / 2))) as tf.Scalar;
     });
