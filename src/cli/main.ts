@@ -10,6 +10,7 @@ import { MAX_IMAGES_PER_CALL, TextToImage } from '../model/text-to-image.js';
 import { choiceArg, floatArg, intArg } from './args.js';
 import { runGenerate } from './generate.js';
 import { runInit } from './init.js';
+import { registerTrainCommand } from './train.js';
 
 interface GlobalOpts {
   backend: BackendChoice;
@@ -99,6 +100,8 @@ program
     });
     printJson({ out: o.out, name: m.name, generator: m.generator, vocabSize: m.vocab.size, files: Object.keys(m.files) });
   });
+
+registerTrainCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,80 @@
+// `dfgan train`: flags -> validated TrainConfig -> train(). Ctrl-C saves a checkpoint after the current step.
+import { Command, Option } from 'commander';
+import type { Logger } from '../logger.js';
+import { IMAGE_SIZES } from '../model/config.js';
+import { parseTrainConfig } from '../training/train-config.js';
+import { train } from '../training/train-loop.js';
+import { floatArg, intArg } from './args.js';
+
+export function registerTrainCommand(program: Command, prepare: (cmd: Command) => Promise<Logger>): void {
+  program
+    .command('train')
+    .description('train DF-GAN on a data set (resumes from OUT/latest when present)')
+    .requiredOption('--data <dir>', 'data set root (CUB-200 or COCO layout)')
+    .requiredOption('--out <dir>', 'checkpoint root (ckpt-* folders, latest, samples/, logs/, losses.svg)')
+    .requiredOption('--steps <n>', 'train until this many steps in total', intArg('--steps', 1, 1e9))
+    .option('--from <dir>', 'start from this checkpoint (e.g. the output of pretrain-text)')
+    .option('--name <name>', 'model name in checkpoints')
+    .addOption(new Option('--size <s>', `image size (${IMAGE_SIZES.join(', ')})`).argParser(intArg('--size', 32, 256)))
+    .option('--nf <f>', 'base channel count', intArg('--nf', 1, 512))
+    .option('--batch-size <b>', 'images per step', intArg('--batch-size', 2, 1024))
+    .option('--lr-g <lr>', 'generator learning rate', floatArg('--lr-g', 0, 1, { exclusiveMin: true }))
+    .option('--lr-d <lr>', 'discriminator learning rate', floatArg('--lr-d', 0, 1, { exclusiveMin: true }))
+    .option('--magp-k <k>', 'MA-GP weight', floatArg('--magp-k', 0, 1e6))
+    .option('--magp-p <p>', 'MA-GP power', floatArg('--magp-p', 0, 100, { exclusiveMin: true }))
+    .option('--aug-translation <f>', 'DiffAugment shift fraction (0 disables)', floatArg('--aug-translation', 0, 0.5))
+    .option('--aug-cutout <f>', 'DiffAugment cutout fraction (0 disables)', floatArg('--aug-cutout', 0, 1))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', intArg('--checkpoint-every', 1, 1e9))
+    .option('--keep-checkpoints <n>', 'checkpoints kept', intArg('--keep-checkpoints', 1, 1000))
+    .option('--sample-every <n>', 'steps between sample grids', intArg('--sample-every', 1, 1e9))
+    .option('--log-every <n>', 'steps between loss log lines', intArg('--log-every', 1, 1e9))
+    .option('--seed <n>', 'seed of data order, noise and augmentation', intArg('--seed', 0, 2 ** 31))
+    .option('--no-progress', 'no progress bar (log lines instead)')
+    .action(async (o, cmd: Command) => {
+      const log = await prepare(cmd);
+      const cfg = parseTrainConfig(
+        Object.fromEntries(
+          Object.entries({
+            data: o.data,
+            out: o.out,
+            from: o.from,
+            name: o.name,
+            steps: o.steps,
+            imageSize: o.size,
+            nf: o.nf,
+            batchSize: o.batchSize,
+            lrG: o.lrG,
+            lrD: o.lrD,
+            magpK: o.magpK,
+            magpP: o.magpP,
+            augTranslation: o.augTranslation,
+            augCutout: o.augCutout,
+            checkpointEvery: o.checkpointEvery,
+            keepCheckpoints: o.keepCheckpoints,
+            sampleEvery: o.sampleEvery,
+            logEvery: o.logEvery,
+            seed: o.seed,
+            progress: o.progress,
+          }).filter(([, v]) => v !== undefined),
+        ),
+      );
+      const stop = new AbortController();
+      const onSignal = () => {
+        if (stop.signal.aborted) {
+          log.warn('second interrupt: exiting now; the last saved checkpoint stays in place');
+          process.exit(130);
+        }
+        log.warn('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit at once)');
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const r = await train(cfg, { log, signal: stop.signal });
+        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

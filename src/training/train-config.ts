@@ -1,0 +1,42 @@
+// Training options: one schema with the official defaults, parsed once at the entry point and frozen.
+import { z } from 'zod';
+import { DfganError } from '../errors.js';
+import { IMAGE_SIZES } from '../model/config.js';
+
+export const TrainConfigSchema = z
+  .object({
+    data: z.string().min(1).describe('data set root (CUB-200 or COCO layout; `dfgan synth` writes the CUB layout)'),
+    out: z.string().min(1).describe('checkpoint root: ckpt-<step> folders, `latest`, samples/, logs/'),
+    from: z.string().optional().describe('checkpoint to start from (text encoder and vocabulary; G/D/C when their config matches)'),
+    name: z.string().min(1).default('dfgan').describe('model name written into checkpoints'),
+    imageSize: z.number().int().refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), 'one of 32, 64, 128, 256').default(64),
+    nf: z.number().int().min(1).max(512).default(32),
+    batchSize: z.number().int().min(2).max(1024).default(32).describe('images per step (official: 32)'),
+    steps: z.number().int().min(1).describe('train until this many steps in total (a resumed run counts its earlier steps)'),
+    lrG: z.number().positive().default(1e-4),
+    lrD: z.number().positive().default(4e-4),
+    beta1: z.number().min(0).max(1).default(0),
+    beta2: z.number().min(0).max(1).default(0.9),
+    magpK: z.number().min(0).default(2).describe('MA-GP weight k'),
+    magpP: z.number().positive().default(6).describe('MA-GP power p'),
+    augTranslation: z.number().min(0).max(0.5).default(0.125).describe('DiffAugment shift (fraction of the side; 0 disables)'),
+    augCutout: z.number().min(0).max(1).default(0.5).describe('DiffAugment cutout side (fraction; 0 disables)'),
+    checkpointEvery: z.number().int().min(1).default(500),
+    keepCheckpoints: z.number().int().min(1).default(3).describe('older ckpt-* folders are removed (never `latest`)'),
+    sampleEvery: z.number().int().min(1).default(250).describe('steps between sample grids'),
+    logEvery: z.number().int().min(1).default(10).describe('steps between lines of logs/losses.jsonl'),
+    seed: z.number().int().min(0).default(0),
+    progress: z.boolean().default(true).describe('progress bar on a terminal'),
+  })
+  .strict();
+
+export type TrainConfig = Readonly<z.infer<typeof TrainConfigSchema>>;
+
+export function parseTrainConfig(input: unknown): TrainConfig {
+  const r = TrainConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new DfganError('INVALID_CONFIG', `invalid training options: ${issues}`);
+  }
+  return Object.freeze(r.data);
+}

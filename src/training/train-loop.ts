@@ -1,0 +1,305 @@
+// `dfgan train`: DF-GAN training with periodic atomic checkpoints, resumption, sample grids, loss logs and plots.
+import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import cliProgress from 'cli-progress';
+import { DfganError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { parseGeneratorConfig, parseTextEncoderConfig, type GeneratorConfig } from '../model/config.js';
+import { createGenerator, type Generator } from '../model/generator.js';
+import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../model/discriminator.js';
+import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
+import { Vocabulary } from '../model/text/vocab.js';
+import { loadCheckpoint, readWeightSet, resolveCheckpointDir, setLatest, writeCheckpoint, LATEST_FILE } from '../model/checkpoint/index.js';
+import { Rng, noiseForSeeds } from '../model/sampling.js';
+import { encodePng, gridOf, toRgbImages } from '../model/image.js';
+import { openDataset } from './data/open.js';
+import type { Dataset } from './data/dataset.js';
+import { BatchLoader } from './data/loader.js';
+import { Adam } from './adam.js';
+import { DFGANStep, type StepLosses } from './dfgan-step.js';
+import { HingeLoss } from './losses/hinge.js';
+import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
+import { DiffAugment } from './diff-augment.js';
+import { SentenceCache } from './sentence-cache.js';
+import { lossPlotSvg, type Series } from './plot.js';
+import type { TrainConfig } from './train-config.js';
+
+export interface TrainResult {
+  step: number;
+  checkpoint: string;
+  stoppedEarly: boolean;
+  imagesPerSecond: number;
+}
+
+export interface TrainDeps {
+  log: Logger;
+  /** Aborting stops after the current step, saves a checkpoint and returns (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Called after every step (tests, progress UIs). */
+  onStep?: (step: number, losses: StepLosses) => void;
+}
+
+interface Models {
+  g: Generator;
+  d: Discriminator;
+  c: ConditionalHead;
+  text: TextEncoder;
+  vocab: Vocabulary;
+  startStep: number;
+  optimizerState?: Map<string, Float32Array>;
+  source: string;
+}
+
+const SAMPLE_SEEDS = [0, 1, 2, 3, 4, 5];
+const SAMPLE_CAPTIONS = 6;
+
+async function allCaptions(ds: Dataset): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < ds.size; i++) out.push(...(await ds.captions(i)));
+  return out;
+}
+
+function sameConfig(a: GeneratorConfig, b: GeneratorConfig): boolean {
+  return a.imageSize === b.imageSize && a.nf === b.nf && a.zDim === b.zDim && a.condDim === b.condDim;
+}
+
+/** Resume from out/latest; else start from --from; else fresh networks and a vocabulary of the data's captions. */
+async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined, log: Logger): Promise<Models> {
+  let resumeDir: string | undefined;
+  try {
+    resumeDir = await resolveCheckpointDir(cfg.out);
+  } catch {
+    resumeDir = undefined;
+  }
+  const wanted = (condDim: number) => parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim });
+  if (resumeDir) {
+    const ck = await loadCheckpoint(resumeDir, { withDiscriminator: true });
+    if (!sameConfig(ck.generator.config, wanted(ck.generator.config.condDim))) {
+      ck.dispose();
+      throw new DfganError(
+        'INVALID_ARGUMENT',
+        `${cfg.out} holds a ${ck.manifest.generator.imageSize}px nf ${ck.manifest.generator.nf} model; asked for ${cfg.imageSize}px nf ${cfg.nf}. Use another --out.`,
+      );
+    }
+    const optimizerState = await readWeightSet(ck.dir, ck.manifest, 'optimizer');
+    log.info({ checkpoint: ck.dir, step: ck.manifest.step }, 'resuming');
+    return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };
+  }
+  if (cfg.from) {
+    const dir = await resolveCheckpointDir(cfg.from);
+    const { manifest } = await import('../model/checkpoint/read.js').then((m) => m.readManifest(dir));
+    const withD = Boolean(manifest.networks.discriminator && manifest.networks.head);
+    const ck = await loadCheckpoint(dir, { withDiscriminator: withD });
+    const gCfg = wanted(ck.generator.config.condDim);
+    const keepNets = withD && sameConfig(ck.generator.config, gCfg);
+    log.info({ from: dir, keepsNetworks: keepNets }, keepNets ? 'starting from checkpoint' : 'starting from the text encoder of a checkpoint');
+    if (!keepNets) {
+      ck.generator.dispose();
+      ck.discriminator?.dispose();
+      ck.head?.dispose();
+    }
+    return {
+      g: keepNets ? ck.generator : createGenerator(gCfg, { seed: cfg.seed }),
+      d: keepNets ? ck.discriminator! : createDiscriminator(gCfg, { seed: cfg.seed + 1 }),
+      c: keepNets ? ck.head! : createConditionalHead(gCfg, { seed: cfg.seed + 2 }),
+      text: ck.textEncoder,
+      vocab: ck.vocab,
+      startStep: 0,
+      source: dir,
+    };
+  }
+  const captions = [...(await allCaptions(train)), ...(test ? await allCaptions(test) : [])];
+  const vocab = Vocabulary.buildFromCaptions(captions);
+  log.warn({ vocab: vocab.size }, 'no --from checkpoint: the text encoder is randomly initialised and stays frozen (run `dfgan pretrain-text` first for real use)');
+  const text = createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: cfg.seed + 3 });
+  const gCfg = wanted(2 * text.config.hiddenPerDirection);
+  return {
+    g: createGenerator(gCfg, { seed: cfg.seed }),
+    d: createDiscriminator(gCfg, { seed: cfg.seed + 1 }),
+    c: createConditionalHead(gCfg, { seed: cfg.seed + 2 }),
+    text,
+    vocab,
+    startStep: 0,
+    source: 'fresh',
+  };
+}
+
+/** A sample grid: rows = fixed captions, columns = fixed seeds (truncated noise, as for evaluation). */
+async function writeSamples(g: Generator, cache: SentenceCache, captions: string[], path: string): Promise<void> {
+  const n = SAMPLE_SEEDS.length;
+  const rows: tf.Tensor4D[] = [];
+  for (const caption of captions) {
+    rows.push(
+      tf.tidy(() => {
+        const s = tf.tile(cache.get([caption]), [n, 1]) as tf.Tensor2D;
+        const z = tf.tensor2d(noiseForSeeds(SAMPLE_SEEDS, g.config.zDim, 0.88), [n, g.config.zDim]);
+        return g.apply(z, s);
+      }),
+    );
+  }
+  const all = tf.concat(rows, 0) as tf.Tensor4D;
+  tf.dispose(rows);
+  const images = await toRgbImages(all);
+  all.dispose();
+  await writeFile(path, encodePng(gridOf(images, n)));
+  await writeFile(`${path.replace(/\.png$/, '')}.txt`, captions.map((c, i) => `row ${i + 1}: ${c}`).join('\n') + '\n');
+}
+
+function stepRng(seed: number, step: number): Rng {
+  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
+}
+
+function checkpointName(step: number): string {
+  return `ckpt-${String(step).padStart(7, '0')}`;
+}
+
+async function pruneCheckpoints(root: string, keep: number, latest: string): Promise<void> {
+  const names = (await readdir(root)).filter((n) => /^ckpt-\d+$/.test(n)).sort();
+  const old = names.slice(0, Math.max(0, names.length - keep)).filter((n) => n !== latest);
+  for (const n of old) await rm(join(root, n), { recursive: true, force: true });
+}
+
+export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainResult> {
+  const { log } = deps;
+  const trainSet = await openDataset(cfg.data, 'train');
+  let testSet: Dataset | undefined;
+  try {
+    testSet = await openDataset(cfg.data, 'test');
+  } catch {
+    testSet = undefined;
+  }
+  if (trainSet.size < cfg.batchSize) {
+    throw new DfganError('INVALID_ARGUMENT', `${cfg.data} has ${trainSet.size} training images, fewer than one batch of ${cfg.batchSize}`);
+  }
+  await mkdir(join(cfg.out, 'samples'), { recursive: true });
+  await mkdir(join(cfg.out, 'logs'), { recursive: true });
+
+  const m = await setUp(cfg, trainSet, testSet, log);
+  const cache = new SentenceCache(m.text, m.vocab);
+  const step = new DFGANStep(
+    m.g,
+    m.d,
+    m.c,
+    { lrG: cfg.lrG, lrD: cfg.lrD, beta1: cfg.beta1, beta2: cfg.beta2 },
+    new HingeLoss(),
+    new MatchingAwareGradientPenalty({ k: cfg.magpK, p: cfg.magpP }),
+    new DiffAugment({ translation: cfg.augTranslation, cutout: cfg.augCutout }),
+  );
+  if (m.optimizerState) {
+    const ok = step.optG.restore(m.optimizerState) && step.optD.restore(m.optimizerState);
+    if (!ok) log.warn('optimizer state in the checkpoint does not match; Adam restarts from zero moments');
+  }
+  const optimizerSource = {
+    specs: () => [...step.optG.specs(), ...step.optD.specs()],
+    read: async () => new Map([...(await step.optG.read()), ...(await step.optD.read())]),
+  };
+
+  // Fixed captions for sample grids: the first caption of evenly spaced test images (train if no test split).
+  const sampleSet = testSet ?? trainSet;
+  const sampleCaptions: string[] = [];
+  for (let k = 0; k < SAMPLE_CAPTIONS && k < sampleSet.size; k++) {
+    const caps = (await sampleSet.captions(Math.floor((k * sampleSet.size) / SAMPLE_CAPTIONS))).filter((c) => cache.usable(c));
+    if (caps.length) sampleCaptions.push(caps[0]);
+  }
+
+  let current = m.startStep;
+  let lastSaved = '';
+  const save = async () => {
+    const name = checkpointName(current);
+    if (name === lastSaved) return join(cfg.out, name);
+    await writeCheckpoint(
+      join(cfg.out, name),
+      {
+        name: cfg.name,
+        step: current,
+        generatorConfig: m.g.config,
+        textEncoderConfig: m.text.config,
+        vocab: m.vocab,
+        networks: { generator: m.g.params, textEncoder: m.text.params, discriminator: m.d.params, head: m.c.params, optimizer: optimizerSource },
+        info: { training: { ...cfg }, startedFrom: m.source },
+      },
+      { overwrite: true },
+    );
+    await setLatest(cfg.out, name);
+    await pruneCheckpoints(cfg.out, cfg.keepCheckpoints, name);
+    lastSaved = name;
+    log.info({ step: current, checkpoint: join(cfg.out, name) }, 'checkpoint saved');
+    return join(cfg.out, name);
+  };
+  const lossLog = join(cfg.out, 'logs', 'losses.jsonl');
+  const history: Record<string, Array<[number, number]>> = {};
+  const plot = async () => {
+    const series: Series[] = Object.entries(history).map(([name, points]) => ({ name, points }));
+    await writeFile(join(cfg.out, 'losses.svg'), lossPlotSvg(series, { title: `${cfg.name}: losses (EMA-smoothed)` }));
+  };
+
+  const loader = new BatchLoader(trainSet, {
+    batchSize: cfg.batchSize,
+    imageSize: cfg.imageSize,
+    seed: cfg.seed,
+    prefetch: 2,
+    startBatch: current, // a resumed run sees the batches the uninterrupted run would have
+  });
+  const bar =
+    cfg.progress && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          { format: 'train |{bar}| {value}/{total} | {ips} img/s | D {d} G {g} MA-GP {gp} mis {mis} | eta {eta_formatted}', hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  bar?.start(cfg.steps, current, { ips: '-', d: '-', g: '-', gp: '-', mis: '-' });
+
+  const t0 = performance.now();
+  const firstStep = current;
+  let stoppedEarly = false;
+  try {
+    if (current === 0 && sampleCaptions.length) await writeSamples(m.g, cache, sampleCaptions, join(cfg.out, 'samples', `step-${checkpointName(0).slice(5)}.png`));
+    while (current < cfg.steps) {
+      if (deps.signal?.aborted) {
+        stoppedEarly = true;
+        break;
+      }
+      const batch = await loader.next();
+      // Captions whose words the vocabulary lacks (possible with --from another data set) fall back to a usable one.
+      const captions = batch.captions.map((c, i) => (cache.usable(c) ? c : batch.captions.find((o) => cache.usable(o)) ?? batch.captions[i]));
+      if (!captions.every((c) => cache.usable(c))) throw new DfganError('INVALID_ARGUMENT', 'a batch has no caption with a known word: the vocabulary does not fit this data');
+      const images = tf.tensor4d(batch.images, [cfg.batchSize, cfg.imageSize, cfg.imageSize, 3]);
+      const sentences = cache.get(captions);
+      // Noise and augmentation come from a generator seeded by (seed, step), so resuming changes nothing.
+      const rng = stepRng(cfg.seed, current);
+      const z = tf.tensor2d(noiseForSeeds([rng.nextUint32()], cfg.batchSize * m.g.config.zDim, null), [cfg.batchSize, m.g.config.zDim]);
+      const losses = step.run(images, sentences, z, rng);
+      tf.dispose([images, sentences, z]);
+      current += 1;
+      deps.onStep?.(current, losses);
+      if (!Object.values(losses).every(Number.isFinite)) {
+        throw new DfganError('INTERNAL', `losses became non-finite at step ${current}: ${JSON.stringify(losses)}`);
+      }
+      const ips = ((current - firstStep) * cfg.batchSize) / ((performance.now() - t0) / 1000);
+      bar?.update(current, { ips: ips.toFixed(1), d: losses.dTotal.toFixed(3), g: losses.g.toFixed(3), gp: losses.maGP.toFixed(3), mis: losses.dMismatch.toFixed(3) });
+      if (current % cfg.logEvery === 0 || current === cfg.steps) {
+        const line = { step: current, time: new Date().toISOString(), imagesPerSecond: Number(ips.toFixed(2)), ...losses };
+        await appendFile(lossLog, JSON.stringify(line) + '\n');
+        for (const [k, v] of Object.entries(losses)) (history[k] ??= []).push([current, v]);
+        if (!bar) log.info(line, 'train');
+      }
+      if (current % cfg.sampleEvery === 0) {
+        await writeSamples(m.g, cache, sampleCaptions, join(cfg.out, 'samples', `step-${checkpointName(current).slice(5)}.png`));
+        await plot();
+      }
+      if (current % cfg.checkpointEvery === 0) await save();
+    }
+    const checkpoint = await save();
+    await plot();
+    const imagesPerSecond = ((current - firstStep) * cfg.batchSize) / ((performance.now() - t0) / 1000);
+    return { step: current, checkpoint, stoppedEarly, imagesPerSecond };
+  } finally {
+    bar?.stop();
+    loader.close();
+    step.dispose();
+    for (const x of [m.g, m.d, m.c, m.text]) x.dispose();
+  }
+}
+
+export { LATEST_FILE, Adam };
