@@ -26,6 +26,12 @@ const transpose = builtin('Transpose');
 const reverse = builtin('Reverse');
 const padV2 = builtin('PadV2');
 const slice = builtin('Slice');
+const stridedSlice = builtin('StridedSlice');
+const concat = (inputs: Info[], backend: BackendWasm, axis: number): Info => {
+  const k = tf.getKernel('Concat', BACKEND);
+  if (!k) throw new Error('wasm backend has no Concat kernel');
+  return k.kernelFunc({ inputs: inputs as unknown as tf.NamedTensorInfoMap, backend, attrs: { axis } }) as Info;
+};
 
 /** Same buffer, another shape, no copy and no refcount (valid while the source lives). */
 const view = (t: Info, shape: number[]): Info => ({ dataId: t.dataId, shape, dtype: t.dtype });
@@ -85,31 +91,72 @@ function backpropFilter(args: Args<'x' | 'dy'>): Info {
   return out;
 }
 
-// dx = stride-1 conv of dy (zero-inserted when the forward stride > 1) with the spatially flipped filter,
-// in/out channels swapped, pads kh-1-padTop etc.
+// dx = stride-1 conv of dy with the spatially flipped filter, in/out channels swapped, pads kh-1-padTop etc.
+// For a forward stride s > 1, each of the s*s output phases (rows = a mod s, columns = b mod s) is such a conv
+// with the sub-filter of taps congruent to the phase; the phases are interleaved afterwards. That costs what the
+// forward conv costs, where zero-inserting dy would cost s*s times as much.
 function backpropInput(args: Args<'dy' | 'filter'>): Info {
   const backend = args.backend as BackendWasm;
   const { dy, filter } = args.inputs;
   const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const ci = convInfo(a.inputShape, filter.shape, a.strides, a.pad, a.dimRoundingMode, a.dataFormat, a);
-  const [, h, w] = a.inputShape;
+  const [n, h, w, cin] = a.inputShape;
+  const [, ho, wo] = dy.shape;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
+  const { top: pt, left: pl } = ci.padInfo;
+  if (sh > kh || sw > kw) return backpropInputZeroInserted(backend, dy, filter, ci, a.inputShape);
+
+  const qh = Math.ceil(h / sh), qw = Math.ceil(w / sw);
+  const rows: Info[] = [];
+  for (let pa = 0; pa < sh; pa++) {
+    const cols: Info[] = [];
+    for (let pb = 0; pb < sw; pb++) {
+      const r = (pa + pt) % sh, offR = Math.floor((pa + pt) / sh);
+      const c = (pb + pl) % sw, offC = Math.floor((pb + pl) / sw);
+      const kr = Math.ceil((kh - r) / sh), kc = Math.ceil((kw - c) / sw);
+      const sub = stridedSlice({ x: filter }, backend, {
+        begin: [r, c, 0, 0], end: [kh, kw, filter.shape[2], filter.shape[3]], strides: [sh, sw, 1, 1],
+        beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+      });
+      const rev = reverse({ x: sub }, backend, { dims: [0, 1] });
+      const wT = transpose({ x: rev }, backend, { perm: [0, 1, 3, 2] }); // [kr,kc,Cout,Cin]
+      // Phase rows y = sh*q + pa for q < qh (rows past h are cut after interleaving).
+      const top = kr - 1 - offR, left = kc - 1 - offC;
+      const pads = [top, qh - ho - top + kr - 1, left, qw - wo - left + kc - 1];
+      const phase = convSigned(backend, dy, wT, pads, [1, 1]); // [N,qh,qw,Cin]
+      free(backend, sub, rev, wT);
+      cols.push(view(phase, [n, qh, 1, qw, 1, cin]));
+    }
+    const row = cols.length === 1 ? cols[0] : concat(cols, backend, 4);
+    if (cols.length > 1) free(backend, ...cols);
+    rows.push(row);
+  }
+  const grid = rows.length === 1 ? rows[0] : concat(rows, backend, 2); // [N,qh,sh,qw,sw,Cin]
+  if (rows.length > 1) free(backend, ...rows);
+  const full = view(grid, [n, qh * sh, qw * sw, cin]);
+  if (qh * sh === h && qw * sw === w) return full;
+  const out = slice({ x: full }, backend, { begin: [0, 0, 0, 0], size: [n, h, w, cin] });
+  free(backend, grid);
+  return out;
+}
+
+// Fallback for a stride larger than the filter (some phases have no taps): zero-insert dy, then one conv.
+function backpropInputZeroInserted(backend: BackendWasm, dy: Info, filter: Info, ci: tf.backend_util.Conv2DInfo,
+  inputShape: number[]): Info {
+  const [, h, w] = inputShape;
   const [n, ho, wo, co] = dy.shape;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
   const rev = reverse({ x: filter }, backend, { dims: [0, 1] });
   const wT = transpose({ x: rev }, backend, { perm: [0, 1, 3, 2] }); // [kh,kw,Cout,Cin]
-  let up = dy;
-  if (sh > 1 || sw > 1) {
-    // Zero-insert: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C] is dy spread over an [N,Ho*sh,Wo*sw,C] grid.
-    const padded = padV2({ x: view(dy, [n, ho, 1, wo, 1, co]) }, backend, {
-      paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
-    });
-    up = view(padded, [n, ho * sh, wo * sw, co]);
-  }
+  // [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C] is dy spread over an [N,Ho*sh,Wo*sw,C] grid.
+  const padded = padV2({ x: view(dy, [n, ho, 1, wo, 1, co]) }, backend, {
+    paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
+  });
+  const up = view(padded, [n, ho * sh, wo * sw, co]);
   const top = kh - 1 - ci.padInfo.top, left = kw - 1 - ci.padInfo.left;
   const pads = [top, h + kh - 1 - top - up.shape[1], left, w + kw - 1 - left - up.shape[2]];
   const out = convSigned(backend, up, wT, pads, [1, 1]);
-  free(backend, rev, wT);
-  if (up !== dy) free(backend, up);
+  free(backend, rev, wT, padded);
   return out;
 }
 
