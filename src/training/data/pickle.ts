@@ -19,8 +19,7 @@ export type PickleValue =
   | PickleValue[]
   | Map<PickleValue, PickleValue>
   | Set<PickleValue>
-  | PickleGlobal
-  | unknown;
+  | PickleGlobal;
 
 /** Stand-in for an allow-listed Python global on the stack (only exists while unpickling). */
 export class PickleGlobal {
@@ -60,9 +59,6 @@ const OPCODE_NAMES: Record<number, string> = {
   0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
 
-const MARK = Symbol('MARK');
-type Slot = PickleValue | typeof MARK;
-
 const utf8 = new TextDecoder('utf-8');
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -73,7 +69,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
 
 class Unpickler {
   private pos = 0;
-  private stack: Slot[] = [];
+  private stack: PickleValue[] = [];
   private marks: number[] = [];
   private memo = new Map<number, PickleValue>();
   private readonly view: DataView;
@@ -151,32 +147,30 @@ class Unpickler {
     return s;
   }
 
-  private push(v: Slot): void {
+  private push(v: PickleValue): void {
     this.stack.push(v);
   }
 
+  /** Items below the innermost MARK are out of reach until that MARK is consumed (as in CPython). */
+  private fence(): number {
+    return this.marks.length > 0 ? this.marks[this.marks.length - 1] : 0;
+  }
+
   private pop(): PickleValue {
-    if (this.stack.length === 0 || (this.marks.length > 0 && this.stack.length <= this.marks[this.marks.length - 1])) {
-      this.fail(`stack underflow in ${this.opName()}`);
-    }
-    const v = this.stack.pop();
-    if (v === MARK) this.fail(`unexpected MARK in ${this.opName()}`);
-    return v;
+    if (this.stack.length <= this.fence()) this.fail(`stack underflow in ${this.opName()}`);
+    return this.stack.pop() as PickleValue;
   }
 
   private top(): PickleValue {
-    if (this.stack.length === 0) this.fail(`stack underflow in ${this.opName()}`);
-    const v = this.stack[this.stack.length - 1];
-    if (v === MARK) this.fail(`unexpected MARK in ${this.opName()}`);
-    return v;
+    if (this.stack.length <= this.fence()) this.fail(`stack underflow in ${this.opName()}`);
+    return this.stack[this.stack.length - 1];
   }
 
-  /** Everything pushed since the last MARK (which is removed). */
+  /** Everything pushed since the innermost MARK, which is consumed. */
   private popMark(): PickleValue[] {
     const m = this.marks.pop();
     if (m === undefined) this.fail(`${this.opName()} without MARK`);
-    const items = this.stack.splice(m) as PickleValue[];
-    return items;
+    return this.stack.splice(m);
   }
 
   private memoPut(idx: number): void {
@@ -185,7 +179,7 @@ class Unpickler {
 
   private memoGet(idx: number): void {
     if (!this.memo.has(idx)) this.fail(`memo key ${idx} not found in ${this.opName()}`);
-    this.push(this.memo.get(idx));
+    this.push(this.memo.get(idx) as PickleValue);
   }
 
   private py2str(b: Uint8Array): PickleValue {
@@ -260,8 +254,8 @@ class Unpickler {
           this.marks.push(this.stack.length);
           break;
         case 0x30: // POP
-          if (this.stack.length > 0 && this.marks.length > 0 && this.stack.length === this.marks[this.marks.length - 1]) {
-            this.popMark(); // Python's POP on an empty mark frame pops the mark.
+          if (this.marks.length > 0 && this.stack.length <= this.fence()) {
+            this.marks.pop(); // CPython: POP with nothing above the MARK pops the MARK.
           } else {
             this.pop();
           }
