@@ -25,9 +25,10 @@ export class Adam {
   ) {
     this.opts = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8, ...opts });
     this.params = params;
+    const zeros = (p: tf.Tensor) => tf.tidy(() => tf.variable(tf.zerosLike(p), false));
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, zeros(p));
+      this.v.set(name, zeros(p));
     }
   }
 

@@ -1,0 +1,106 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { useTestBackend } from '../helpers/backend.js';
+import { tempDir } from '../helpers/tmp.js';
+import { makeCub } from './data/fixtures.js';
+import { createLogger } from '../../src/logger.js';
+import { loadCheckpoint } from '../../src/model/checkpoint/index.js';
+import { parseTrainConfig } from '../../src/training/train-config.js';
+import { train } from '../../src/training/train-loop.js';
+import type { StepLosses } from '../../src/training/dfgan-step.js';
+
+const log = createLogger('silent');
+let data: string;
+
+before(async () => {
+  await useTestBackend();
+  data = (await makeCub(await tempDir())).root;
+});
+
+const tiny = (out: string, steps: number, extra: Record<string, unknown> = {}) =>
+  parseTrainConfig({ data, out, steps, imageSize: 32, nf: 2, batchSize: 2, checkpointEvery: 2, sampleEvery: 2, logEvery: 1, progress: false, ...extra });
+
+async function weights(dir: string): Promise<Map<string, Float32Array>> {
+  const ck = await loadCheckpoint(dir, { withDiscriminator: true });
+  const all = new Map([...(await ck.generator.params.read()), ...[...(await ck.discriminator!.params.read())].map(([k, v]) => [`d/${k}`, v] as const)]);
+  ck.dispose();
+  return all;
+}
+
+test('training moves the losses, writes checkpoints, samples, a loss log and plot; no tensors leak', async () => {
+  const out = join(await tempDir(), 'run');
+  const seen: StepLosses[] = [];
+  const before = tf.memory().numTensors;
+  const r = await train(tiny(out, 3), { log, onStep: (_, l) => seen.push(l) });
+  assert.equal(tf.memory().numTensors, before, 'everything the run created is disposed');
+  assert.equal(r.step, 3);
+  assert.equal(seen.length, 3);
+  assert.notEqual(seen[0].dTotal, seen[2].dTotal, 'the losses move');
+  assert.equal((await readFile(join(out, 'latest'), 'utf8')).trim(), 'ckpt-0000003');
+  const ck = await loadCheckpoint(out, { withDiscriminator: true });
+  assert.equal(ck.manifest.step, 3);
+  assert.ok(ck.manifest.networks.optimizer, 'optimizer state saved for resumption');
+  ck.dispose();
+  const samples = (await readdir(join(out, 'samples'))).sort();
+  assert.deepEqual(samples.filter((f) => f.endsWith('.png')), ['step-0000000.png', 'step-0000002.png']);
+  const lines = (await readFile(join(out, 'logs', 'losses.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.step), [1, 2, 3]);
+  assert.ok(lines.every((l) => Number.isFinite(l.maGP) && l.imagesPerSecond > 0));
+  assert.match(await readFile(join(out, 'losses.svg'), 'utf8'), /<svg[\s\S]*<path/);
+});
+
+test('resuming continues the step count and equals an uninterrupted run', async () => {
+  const root = await tempDir();
+  const straight = join(root, 'straight');
+  const resumed = join(root, 'resumed');
+  await train(tiny(straight, 4), { log });
+  await train(tiny(resumed, 2), { log });
+  const steps: number[] = [];
+  const r = await train(tiny(resumed, 4), { log, onStep: (s) => steps.push(s) });
+  assert.deepEqual(steps, [3, 4], 'the second run starts at step 3');
+  assert.equal(r.step, 4);
+  const a = await weights(straight);
+  const b = await weights(resumed);
+  for (const [k, v] of a) assert.deepEqual(b.get(k), v, `${k} differs between a resumed and an uninterrupted run`);
+});
+
+test('an abort (Ctrl-C) stops after the current step and leaves a loadable latest', async () => {
+  const out = join(await tempDir(), 'run');
+  const stop = new AbortController();
+  const r = await train(tiny(out, 1000, { checkpointEvery: 1000 }), { log, signal: stop.signal, onStep: (s) => s === 2 && stop.abort() });
+  assert.equal(r.stoppedEarly, true);
+  assert.equal(r.step, 2);
+  const ck = await loadCheckpoint(out);
+  assert.equal(ck.manifest.step, 2);
+  ck.dispose();
+});
+
+test('SIGINT to `dfgan train` saves a checkpoint and exits cleanly', async () => {
+  const out = join(await tempDir(), 'run');
+  const bin = join(import.meta.dirname, '../../bin/dfgan.mjs');
+  const child = spawn(process.execPath, [bin, '--log-level', 'info', 'train', '--data', data, '--out', out, '--steps', '100000', '--size', '32', '--nf', '2', '--batch-size', '2', '--checkpoint-every', '100000', '--log-every', '1', '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/"step":2[,}]/.test(stderr)) resolve();
+    });
+    child.on('exit', () => reject(new Error(`exited early: ${stderr}`)));
+  });
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, stderr);
+  const result = JSON.parse(stdout);
+  assert.equal(result.stoppedEarly, true);
+  const ck = await loadCheckpoint(out);
+  assert.ok(ck.manifest.step >= 2);
+  assert.equal(ck.manifest.step, result.step);
+  ck.dispose();
+  assert.ok((await stat(join(out, 'losses.svg'))).size > 0);
+});
