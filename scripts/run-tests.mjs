@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's built-in runner through tsx.
-// Node 20's `--test` does not expand globs or pick up .ts files by itself, so the list is built here.
+// Node 20's `--test` does not expand globs or pick up .ts files by itself, so the list is built here. A test that
+// hangs fails after 5 minutes instead of blocking CI.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', '--test-force-exit', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
