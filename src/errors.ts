@@ -14,11 +14,19 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
 } as const;
 
+/**
+ * 'user': the input was wrong and retrying it unchanged fails again; 'unavailable': the server cannot take the
+ * request now (overload, draining, loading, out of time) and a later retry may succeed; 'internal': our fault or
+ * the environment's.
+ */
+export type ErrorKind = 'user' | 'unavailable' | 'internal';
+
 interface CodeSpec {
-  /** 'user': the input was wrong and retrying it unchanged fails again; 'internal': our fault or environment. */
-  kind: 'user' | 'internal';
+  kind: ErrorKind;
   http: number;
   grpc: number;
+  /** Seconds a client should wait before retrying (HTTP `Retry-After`, gRPC `retry-after` metadata). */
+  retryAfterS?: number;
 }
 
 export const ERROR_CODES = {
@@ -29,6 +37,20 @@ export const ERROR_CODES = {
   BAD_NPY: { kind: 'user', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   UNKNOWN_BACKEND: { kind: 'user', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   INVALID_CONFIG: { kind: 'user', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  TEXT_TOO_LONG: { kind: 'user', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  // Requests to the server, as sent on the wire.
+  MALFORMED_REQUEST: { kind: 'user', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  PAYLOAD_TOO_LARGE: { kind: 'user', http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  UNSUPPORTED_MEDIA_TYPE: { kind: 'user', http: 415, grpc: GrpcStatus.INVALID_ARGUMENT },
+  NOT_ACCEPTABLE: { kind: 'user', http: 406, grpc: GrpcStatus.INVALID_ARGUMENT },
+  NOT_FOUND: { kind: 'user', http: 404, grpc: GrpcStatus.NOT_FOUND },
+  // The client gave up (disconnected or cancelled the call); 499 is the de facto "client closed request".
+  CANCELLED: { kind: 'user', http: 499, grpc: GrpcStatus.CANCELLED },
+  // The server cannot take the request now.
+  QUEUE_FULL: { kind: 'unavailable', http: 503, grpc: GrpcStatus.UNAVAILABLE, retryAfterS: 1 },
+  DRAINING: { kind: 'unavailable', http: 503, grpc: GrpcStatus.UNAVAILABLE, retryAfterS: 5 },
+  MODEL_NOT_READY: { kind: 'unavailable', http: 503, grpc: GrpcStatus.UNAVAILABLE, retryAfterS: 5 },
+  TIMEOUT: { kind: 'unavailable', http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED },
   // Checkpoints on disk.
   CHECKPOINT_NOT_FOUND: { kind: 'user', http: 404, grpc: GrpcStatus.NOT_FOUND },
   CHECKPOINT_INVALID: { kind: 'user', http: 422, grpc: GrpcStatus.FAILED_PRECONDITION },
@@ -51,7 +73,7 @@ export class DfganError extends Error {
     this.details = options?.details;
   }
 
-  get kind(): 'user' | 'internal' {
+  get kind(): ErrorKind {
     return ERROR_CODES[this.code].kind;
   }
 }
@@ -69,4 +91,9 @@ export function httpStatusOf(err: DfganError): number {
 
 export function grpcStatusOf(err: DfganError): number {
   return ERROR_CODES[err.code].grpc;
+}
+
+export function retryAfterOf(err: DfganError): number | undefined {
+  const spec: CodeSpec = ERROR_CODES[err.code];
+  return spec.retryAfterS;
 }

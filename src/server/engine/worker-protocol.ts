@@ -1,0 +1,42 @@
+// Messages between the tfjs engine (main thread) and its worker. Every request carries an id; the worker answers
+// each exactly once, in order.
+import type { BackendChoice } from '../../model/backend.js';
+import type { ErrorCode } from '../../errors.js';
+import type { GenerateRow } from './engine.js';
+
+export interface WorkerInit {
+  dir: string;
+  backend: BackendChoice;
+  embeddingCacheSize: number;
+}
+
+export type ToWorker =
+  | { type: 'generate'; id: number; rows: GenerateRow[] }
+  | { type: 'warmup'; id: number; batchSizes: number[] }
+  | { type: 'tensors'; id: number }
+  | { type: 'dispose'; id: number };
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+export interface LoadedReply {
+  type: 'loaded';
+  name: string;
+  version: string;
+  step: number;
+  dir: string;
+  imageSize: number;
+  backend: string;
+  /** The vocabulary's words, so the main thread can tokenise (and reject bad captions) without a round trip. */
+  words: string[];
+  maxWords: number;
+}
+
+export type FromWorker =
+  | LoadedReply
+  | { type: 'load-failed'; error: WireError }
+  | { type: 'generated'; id: number; pngs: Uint8Array[]; cacheHits: number; cacheMisses: number; seconds: number }
+  | { type: 'done'; id: number; tensors: number }
+  | { type: 'failed'; id: number; error: WireError };
