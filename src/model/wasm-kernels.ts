@@ -160,6 +160,31 @@ function backpropInputZeroInserted(backend: BackendWasm, dy: Info, filter: Info,
   return out;
 }
 
+// XNNPACK's fast path covers only an untransposed product of single matrices; the transposed products that
+// every matMul gradient asks for fall to a scalar loop 10-50x slower. Transpose explicitly, then take the fast path.
+// The stock kernel, captured when ours replaces it (looking it up at call time would find ours).
+let stockBatchMatMul: tf.KernelConfig | undefined;
+const batchMatMul: Call = (inputs, backend, attrs = {}) =>
+  stockBatchMatMul!.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as Info;
+function matMulViaTranspose(args: Args<'a' | 'b'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { a, b } = args.inputs;
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const batches = (t: Info) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  if (!(transposeA || transposeB) || batches(a) !== 1 || batches(b) !== 1) return batchMatMul({ a, b }, backend, args.attrs);
+  const swapLast = (x: Info) => {
+    const perm = x.shape.map((_, i) => i);
+    [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+    return transpose({ x }, backend, { perm });
+  };
+  const a2 = transposeA ? swapLast(a) : a;
+  const b2 = transposeB ? swapLast(b) : b;
+  const out = batchMatMul({ a: a2, b: b2 }, backend, { ...args.attrs, transposeA: false, transposeB: false });
+  if (a2 !== a) free(backend, a2);
+  if (b2 !== b) free(backend, b2);
+  return out;
+}
+
 // Plain JS on the heap views; ids outside [0, numSegments) are dropped, as in TensorFlow.
 function unsortedSegmentSum(args: Args<'x' | 'segmentIds'>): Info {
   const backend = args.backend as BackendWasm;
@@ -183,6 +208,7 @@ function unsortedSegmentSum(args: Args<'x' | 'segmentIds'>): Info {
 }
 
 const KERNELS: Array<[string, tf.KernelFunc]> = [
+  ['BatchMatMul', matMulViaTranspose as unknown as tf.KernelFunc],
   ['Conv2DBackpropFilter', backpropFilter as unknown as tf.KernelFunc],
   ['Conv2DBackpropInput', backpropInput as unknown as tf.KernelFunc],
   ['UnsortedSegmentSum', unsortedSegmentSum as unknown as tf.KernelFunc],
@@ -193,7 +219,9 @@ export function registerWasmKernels(): void {
   for (const [kernelName, kernelFunc] of KERNELS) {
     const existing = tf.getKernel(kernelName, BACKEND);
     if (existing?.kernelFunc === kernelFunc) continue;
+    if (kernelName === 'BatchMatMul') stockBatchMatMul = existing;
     if (existing) tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+    // Keep the stock setup (it binds the wasm functions the stock kernel calls).
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc, setupFunc: existing?.setupFunc });
   }
 }

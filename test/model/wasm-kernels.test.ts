@@ -170,3 +170,21 @@ test('no tensors or wasm buffers leak over repeated gradient calls', async () =>
   assert.equal((after as { numDataBuffers: number }).numDataBuffers, (before as { numDataBuffers: number }).numDataBuffers);
   assert.equal(after.numBytes, before.numBytes);
 });
+
+test('matMul with transposed operands (as in every matMul gradient) matches cpu, and its gradients too', async () => {
+  const run = () => {
+    const a = tf.randomNormal([7, 5], 0, 1, 'float32', 11);
+    const b = tf.randomNormal([5, 3], 0, 1, 'float32', 12);
+    const out: tf.Tensor[] = [];
+    out.push(tf.matMul(a, b));
+    out.push(tf.matMul(tf.transpose(a), tf.transpose(b), true, true));
+    out.push(tf.matMul(a, tf.transpose(b), false, true));
+    out.push(tf.matMul(tf.transpose(a), b, true, false));
+    out.push(tf.matMul(tf.randomNormal([2, 7, 5], 0, 1, 'float32', 13), tf.randomNormal([2, 3, 5], 0, 1, 'float32', 14), false, true));
+    const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D))))([a, b]);
+    return [...out, ga, gb];
+  };
+  const cpu = await on('cpu', run);
+  const wasm = await on('wasm', run);
+  cpu.forEach((c, i) => assertClose(wasm[i], c, `result ${i}`));
+});

@@ -8,8 +8,11 @@ export const MANIFEST_FILE = 'manifest.json';
 export const VOCAB_FILE = 'vocab.json';
 export const LATEST_FILE = 'latest';
 
-/** Weight sets a checkpoint can hold; `optimizer` is the trainer's Adam state (for exact resumption). */
-export const NETWORKS = ['generator', 'textEncoder', 'discriminator', 'head', 'optimizer'] as const;
+/**
+ * Weight sets a checkpoint can hold; `optimizer` is the trainer's Adam state (for exact resumption);
+ * `imageEncoder` is the DAMSM image encoder of text pretraining (its config is in info.damsm.imageEncoder).
+ */
+export const NETWORKS = ['generator', 'textEncoder', 'discriminator', 'head', 'optimizer', 'imageEncoder'] as const;
 export type NetworkName = (typeof NETWORKS)[number];
 export const NETWORK_FILES: Record<NetworkName, string> = {
   generator: 'generator.bin',
@@ -17,6 +20,7 @@ export const NETWORK_FILES: Record<NetworkName, string> = {
   discriminator: 'discriminator.bin',
   head: 'head.bin',
   optimizer: 'optimizer.bin',
+  imageEncoder: 'image-encoder.bin',
 };
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest');
@@ -49,6 +53,7 @@ export const ManifestSchema = z
         discriminator: WeightsSchema.optional(),
         head: WeightsSchema.optional(),
         optimizer: WeightsSchema.optional(),
+        imageEncoder: WeightsSchema.optional(),
       })
       .strict(),
     /** Every file of the checkpoint but the manifest, with its size and sha256. */

@@ -32,7 +32,14 @@ export interface CheckpointContents {
   generatorConfig: GeneratorConfig;
   textEncoderConfig: TextEncoderConfig;
   vocab: Vocabulary;
-  networks: { generator: WeightSource; textEncoder: WeightSource; discriminator?: WeightSource; head?: WeightSource; optimizer?: WeightSource };
+  networks: {
+    generator: WeightSource;
+    textEncoder: WeightSource;
+    discriminator?: WeightSource;
+    head?: WeightSource;
+    optimizer?: WeightSource;
+    imageEncoder?: WeightSource;
+  };
   info?: Record<string, unknown>;
 }
 

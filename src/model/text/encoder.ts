@@ -26,14 +26,23 @@ export interface TextEncoding {
   words: tf.Tensor3D;
 }
 
+/** Training-only options of a forward pass; without them encodeIds is the deterministic inference forward. */
+export interface EncodeOptions {
+  /** Dropout rate on the word embeddings (AttnGAN trains with 0.5); 0 or absent: none. */
+  dropout?: number;
+  /** Seed of the dropout mask (same seed, same mask). */
+  seed?: number;
+}
+
 export interface TextEncoder {
   readonly config: TextEncoderConfig;
   readonly params: ParamStore;
   /**
    * Encodes a batch of id lists (each of length >= 1, ids in [0, vocabSize)); shorter ones are padded with 0 to
-   * the longest. The caller owns (and disposes) the returned tensors.
+   * the longest. The caller owns (and disposes) the returned tensors. `opts` is for training only (embedding
+   * dropout, inverted scaling by 1 / (1 - rate) as PyTorch's nn.Dropout).
    */
-  encodeIds(ids: number[][]): TextEncoding;
+  encodeIds(ids: number[][], opts?: EncodeOptions): TextEncoding;
   dispose(): void;
 }
 
@@ -85,8 +94,10 @@ export function createTextEncoder(cfgInput: TextEncoderConfig, opts: { seed?: nu
     return { hs, last: h };
   }
 
-  function encodeIds(ids: number[][]): TextEncoding {
+  function encodeIds(ids: number[][], opts: EncodeOptions = {}): TextEncoding {
     if (disposed) throw new DfganError('INTERNAL', 'text encoder used after dispose()');
+    const rate = opts.dropout ?? 0;
+    if (!(Number.isFinite(rate) && rate >= 0 && rate < 1)) throw new DfganError('INVALID_ARGUMENT', `dropout must be in [0, 1), got ${rate}`);
     if (!Array.isArray(ids) || ids.length === 0) throw new DfganError('INVALID_ARGUMENT', 'encodeIds needs a non-empty batch');
     const B = ids.length;
     let T = 0;
@@ -113,7 +124,8 @@ export function createTextEncoder(cfgInput: TextEncoderConfig, opts: { seed?: nu
 
     return tf.tidy(() => {
       const idT = tf.tensor2d(idData, [B, T], 'int32');
-      const emb = tf.gather(params.get('encoder.weight'), tf.reshape(idT, [B * T])) as tf.Tensor2D; // [B*T, E]
+      const looked = tf.gather(params.get('encoder.weight'), tf.reshape(idT, [B * T])) as tf.Tensor2D; // [B*T, E]
+      const emb = rate > 0 ? (tf.dropout(looked, rate, undefined, opts.seed) as tf.Tensor2D) : looked;
       const mask = tf.tensor2d(maskData, [B, T], 'float32');
       const ms = tf.unstack(tf.reshape(mask, [B, T, 1]), 1) as tf.Tensor2D[]; // T x [B, 1]
 
