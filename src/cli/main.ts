@@ -10,7 +10,11 @@ import { MAX_IMAGES_PER_CALL, TextToImage } from '../model/text-to-image.js';
 import { choiceArg, floatArg, intArg } from './args.js';
 import { runGenerate } from './generate.js';
 import { runInit } from './init.js';
+import { SERVE_OPTIONS, envOf, flagOf, parseServeConfig, type ServeOptionKey } from '../server/config.js';
 import { registerTrainCommand } from './train.js';
+import { registerEvalCommand } from './eval.js';
+import { registerSynthCommand } from './synth.js';
+import { registerPretrainTextCommand } from './pretrain-text.js';
 
 interface GlobalOpts {
   backend: BackendChoice;
@@ -101,7 +105,26 @@ program
     printJson({ out: o.out, name: m.name, generator: m.generator, vocabSize: m.vocab.size, files: Object.keys(m.files) });
   });
 
+registerSynthCommand(program);
 registerTrainCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
+registerEvalCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
+registerPretrainTextCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
+
+const serveCommand = program
+  .command('serve')
+  .description('run the inference server: HTTP and gRPC, batching, metrics, hot reload of new checkpoints');
+for (const [key, spec] of Object.entries(SERVE_OPTIONS) as Array<[ServeOptionKey, (typeof SERVE_OPTIONS)[ServeOptionKey]]>) {
+  if (key === 'backend') continue; // the global --backend / DFGAN_BACKEND
+  serveCommand.addOption(new Option(`${flagOf(key)} <${spec.value}>`, `${spec.doc} (default: ${spec.default})`).env(envOf(key)));
+}
+serveCommand.action(async (o: Partial<Record<ServeOptionKey, string>>, cmd: Command) => {
+  const globals = cmd.optsWithGlobals<GlobalOpts>();
+  // Validated here, once; the server gets a frozen config.
+  const config = parseServeConfig({ ...o, backend: globals.backend });
+  const { serve } = await import('../server/serve.js');
+  const code = await serve(config, createLogger(globals.logLevel));
+  process.exit(code);
+});
 
 try {
   await program.parseAsync(process.argv);

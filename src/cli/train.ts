@@ -29,6 +29,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--sample-every <n>', 'steps between sample grids', intArg('--sample-every', 1, 1e9))
     .option('--log-every <n>', 'steps between loss log lines', intArg('--log-every', 1, 1e9))
     .option('--seed <n>', 'seed of data order, noise and augmentation', intArg('--seed', 0, 2 ** 31))
+    .option('--workers <n>', 'data-parallel replicas, one per core (default: all cores; 1 = single-threaded)', intArg('--workers', 1, 256))
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
       const log = await prepare(cmd);
@@ -54,6 +55,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             sampleEvery: o.sampleEvery,
             logEvery: o.logEvery,
             seed: o.seed,
+            workers: o.workers,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),
         ),

@@ -58,6 +58,18 @@ function reasonOf(err: unknown): string {
   return msg.split('\n')[0].slice(0, 200);
 }
 
+let active: ConcreteBackend | undefined;
+
+/**
+ * The concrete backend in use: the last choice selectBackend made, else inferred from tfjs's current backend
+ * ('tensorflow' counts as 'node'). Worker threads select this same one so every replica computes alike.
+ */
+export function activeBackend(): ConcreteBackend {
+  if (active) return active;
+  const tfName = tf.getBackend();
+  return tfName === 'tensorflow' ? 'node' : tfName === 'wasm' ? 'wasm' : 'cpu';
+}
+
 /** Activates the chosen backend (or the first that loads for 'auto') and reports what runs. */
 export async function selectBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
   const candidates = choice === 'auto' ? AUTO_ORDER : [choice];
@@ -65,6 +77,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Bac
   for (const name of candidates) {
     try {
       const tfBackend = await activate(name);
+      active = name;
       return { name, tfBackend, skipped };
     } catch (err) {
       skipped.push({ name, reason: reasonOf(err) });

@@ -1,4 +1,5 @@
 // Training options: one schema with the official defaults, parsed once at the entry point and frozen.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DfganError } from '../errors.js';
 import { IMAGE_SIZES } from '../model/config.js';
@@ -26,6 +27,13 @@ export const TrainConfigSchema = z
     sampleEvery: z.number().int().min(1).default(250).describe('steps between sample grids'),
     logEvery: z.number().int().min(1).default(10).describe('steps between lines of logs/losses.jsonl'),
     seed: z.number().int().min(0).default(0),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(() => availableParallelism())
+      .describe('data-parallel replicas, one per core (worker threads; 1 = this thread only; at most batch/2 are used)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })
   .strict();

@@ -17,7 +17,8 @@ import { openDataset } from './data/open.js';
 import type { Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { Adam } from './adam.js';
-import { DFGANStep, type StepLosses } from './dfgan-step.js';
+import type { StepLosses } from './dfgan-step.js';
+import { createTrainStep, usableWorkers } from './parallel/index.js';
 import { HingeLoss } from './losses/hinge.js';
 import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
 import { DiffAugment } from './diff-augment.js';
@@ -177,7 +178,10 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
 
   const m = await setUp(cfg, trainSet, testSet, log);
   const cache = new SentenceCache(m.text, m.vocab);
-  const step = new DFGANStep(
+  // One replica per core: the wasm backend computes on one thread, so the batch is sharded over worker threads.
+  const workers = usableWorkers(cfg.workers, cfg.batchSize);
+  if (workers > 1) log.info({ workers }, `data-parallel training on ${workers} replicas`);
+  const step = createTrainStep(
     m.g,
     m.d,
     m.c,
@@ -185,6 +189,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     new HingeLoss(),
     new MatchingAwareGradientPenalty({ k: cfg.magpK, p: cfg.magpP }),
     new DiffAugment({ translation: cfg.augTranslation, cutout: cfg.augCutout }),
+    workers,
   );
   if (m.optimizerState) {
     const ok = step.optG.restore(m.optimizerState) && step.optD.restore(m.optimizerState);
@@ -269,7 +274,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       // Noise and augmentation come from a generator seeded by (seed, step), so resuming changes nothing.
       const rng = stepRng(cfg.seed, current);
       const z = tf.tensor2d(noiseForSeeds([rng.nextUint32()], cfg.batchSize * m.g.config.zDim, null), [cfg.batchSize, m.g.config.zDim]);
-      const losses = step.run(images, sentences, z, rng);
+      const losses = await step.run(images, sentences, z, rng);
       tf.dispose([images, sentences, z]);
       current += 1;
       deps.onStep?.(current, losses);
@@ -297,7 +302,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   } finally {
     bar?.stop();
     loader.close();
-    step.dispose();
+    await step.dispose();
     for (const x of [m.g, m.d, m.c, m.text]) x.dispose();
   }
 }
