@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type GeneratorConfig, generatorPairs } from './config.js';
 import { Initializer, ParamStore } from './params.js';
-import { conv2d, linear } from './ops.js';
+import { conv2d, linear, upsample2 } from './ops.js';
 
 export interface Generator {
   readonly config: GeneratorConfig;
@@ -77,8 +77,7 @@ function dfBlock(p: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2
 
 function gBlock(p: ParamStore, i: number, inC: number, outC: number, x: tf.Tensor4D, cond: tf.Tensor2D): tf.Tensor4D {
   const b = `GBlocks.${i}`;
-  const [, h, w] = x.shape;
-  const up = tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
+  const up = upsample2(x);
   const stage = (f: (t: tf.Tensor4D) => tf.Tensor4D, t: tf.Tensor4D) => {
     const y = tf.tidy(() => f(t));
     t.dispose();

@@ -13,11 +13,14 @@ export function avgPool2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.mean(tf.reshape(x, [b, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
 }
 
-/** Nearest-neighbour x2 upsampling, NHWC (PyTorch's F.interpolate(scale_factor=2)), by tiling. */
+/**
+ * Nearest-neighbour x2 upsampling, NHWC (PyTorch's F.interpolate(scale_factor=2)), as a broadcast product with
+ * ones: same values as tf.image.resizeNearestNeighbor, and a gradient (a sum) that is right on every backend
+ * (tfjs 4.22's cpu ResizeNearestNeighborGrad mixes up batch entries for batch >= 2).
+ */
 export function upsample2(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
-  const t = tf.tile(tf.reshape(x, [b, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]);
-  return tf.reshape(t, [b, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  return tf.tidy(() => tf.reshape(tf.mul(tf.reshape(x, [b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])), [b, 2 * h, 2 * w, c]) as tf.Tensor4D);
 }
 
 /** x @ W + b for x [B, in], W [in, out]. */

@@ -94,3 +94,24 @@ test('generator FLOPs per image match the reference (0.894 G at 64, 14.97 G at 2
   assert.equal(Math.round(generatorFlops(parseGeneratorConfig({ imageSize: 64 })) / 1e6), 894);
   assert.equal(Math.round(generatorFlops(parseGeneratorConfig({ imageSize: 256 })) / 1e7), 1497);
 });
+
+test('nearest upsampling equals resizeNearestNeighbor and its gradient is right (batch 2)', async () => {
+  const { upsample2 } = await import('../../src/model/ops.js');
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal([2, 6, 8, 5], 0, 1, 'float32', 2);
+    assert.deepEqual(upsample2(x).dataSync(), tf.image.resizeNearestNeighbor(x, [6, 8]).dataSync());
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(upsample2(t as tf.Tensor4D), w)))(x).dataSync();
+    // Each input pixel's gradient is the sum of the 2x2 block of w it was copied to.
+    const wv = w.arraySync() as number[][][][];
+    const xv = x.shape;
+    let k = 0;
+    for (let b = 0; b < xv[0]; b++)
+      for (let i = 0; i < xv[1]; i++)
+        for (let j = 0; j < xv[2]; j++)
+          for (let c = 0; c < xv[3]; c++, k++) {
+            const e = wv[b][2 * i][2 * j][c] + wv[b][2 * i + 1][2 * j][c] + wv[b][2 * i][2 * j + 1][c] + wv[b][2 * i + 1][2 * j + 1][c];
+            assert.ok(Math.abs(g[k] - e) < 1e-5, `grad at ${b},${i},${j},${c}: ${g[k]} vs ${e}`);
+          }
+  });
+});
