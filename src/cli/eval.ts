@@ -4,7 +4,8 @@ import { Command, Option } from 'commander';
 import type { Logger } from '../logger.js';
 import { DEFAULT_TRUNCATION } from '../model/sampling.js';
 import { CLASSIFIER_CACHE, parseClassifierTrainConfig, parseEvalConfig } from '../training/eval/eval-config.js';
-import { evalSummary, evaluate, formatReport, recordEvalInCheckpoint, trainClassifierFor, writeReport } from '../training/eval/evaluate.js';
+// The evaluator is loaded when a command runs: other commands (serve) must not depend on its modules.
+const evaluator = () => import('../training/eval/evaluate.js');
 import { floatArg, intArg } from './args.js';
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {
@@ -55,6 +56,7 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
           writeManifest: o.writeManifest,
         }),
       );
+      const { evalSummary, evaluate, formatReport, recordEvalInCheckpoint, writeReport } = await evaluator();
       const report = await evaluate(cfg, { log });
       if (cfg.out) await writeReport(cfg.out, report);
       if (cfg.writeManifest) {
@@ -97,6 +99,7 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
       const onSignal = () => stop.abort();
       process.on('SIGINT', onSignal);
       try {
+        const { trainClassifierFor } = await evaluator();
         const r = await trainClassifierFor(cfg, { log, signal: stop.signal });
         r.classifier.dispose();
         process.stdout.write(

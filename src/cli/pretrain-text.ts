@@ -4,7 +4,6 @@ import { Command, Option } from 'commander';
 import type { Logger } from '../logger.js';
 import { IMAGE_SIZES } from '../model/config.js';
 import { parsePretrainConfig } from '../training/damsm/pretrain-config.js';
-import { pretrainText } from '../training/damsm/pretrain.js';
 import { floatArg, intArg } from './args.js';
 
 export function registerPretrainTextCommand(program: Command, prepare: (cmd: Command) => Promise<Logger>): void {
@@ -71,6 +70,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        const { pretrainText } = await import('../training/damsm/pretrain.js'); // loaded when the command runs
         const r = await pretrainText(cfg, { log, signal: stop.signal });
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       } finally {

@@ -1,7 +1,7 @@
 // `dfgan synth`: writes a synth-birds data set in the CUB-200-2011 layout.
 import type { Command } from 'commander';
 import { MAX_SEED } from '../model/sampling.js';
-import { MAX_COUNT, writeSynthBirds } from '../training/data/synth-birds/write.js';
+import { MAX_COUNT } from '../training/data/synth-birds/write.js';
 import { MAX_SIZE, MIN_SIZE } from '../training/data/synth-birds/render.js';
 import { floatArg, intArg } from './args.js';
 
@@ -17,6 +17,7 @@ export function registerSynthCommand(program: Command): Command {
     .option('--overwrite', 'replace an existing, non-empty folder', false)
     .option('--no-progress', 'no progress bar')
     .action(async (o) => {
+      const { writeSynthBirds } = await import('../training/data/synth-birds/write.js');
       const result = await writeSynthBirds({
         out: o.out,
         count: o.count,

@@ -3,7 +3,6 @@ import { Command, Option } from 'commander';
 import type { Logger } from '../logger.js';
 import { IMAGE_SIZES } from '../model/config.js';
 import { parseTrainConfig } from '../training/train-config.js';
-import { train } from '../training/train-loop.js';
 import { floatArg, intArg } from './args.js';
 
 export function registerTrainCommand(program: Command, prepare: (cmd: Command) => Promise<Logger>): void {
@@ -72,6 +71,8 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        // Loaded when the command runs: other commands (serve) must not depend on the trainer's modules.
+        const { train } = await import('../training/train-loop.js');
         const r = await train(cfg, { log, signal: stop.signal });
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       } finally {

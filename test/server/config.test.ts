@@ -55,11 +55,11 @@ test('flag and environment names follow the keys', () => {
   assert.equal(envOf('maxQueueDelayMs'), 'DFGAN_MAX_QUEUE_DELAY_MS');
 });
 
-test('docs/serving.md documents every option by flag and variable', () => {
-  const doc = readFileSync(new URL('../../docs/serving.md', import.meta.url), 'utf8');
+test('the README documents every server option by flag and variable', () => {
+  const doc = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   for (const key of Object.keys(SERVE_OPTIONS) as ServeOptionKey[]) {
-    assert.ok(doc.includes(envOf(key)), `${envOf(key)} missing from docs/serving.md`);
-    if (key !== 'backend') assert.ok(doc.includes(flagOf(key)), `${flagOf(key)} missing from docs/serving.md`);
+    assert.ok(doc.includes(envOf(key)), `${envOf(key)} missing from README.md`);
+    if (key !== 'backend') assert.ok(doc.includes(flagOf(key)), `${flagOf(key)} missing from README.md`);
   }
 });
 
