@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { IMAGE_SIZES } from '../model/config.js';
 import { parseTrainConfig } from '../training/train-config.js';
 import { floatArg, intArg } from './args.js';
+import { untilInterrupted } from './interrupt.js';
 
 export function registerTrainCommand(program: Command, prepare: (cmd: Command) => Promise<Logger>): void {
   program
@@ -59,25 +60,9 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
           }).filter(([, v]) => v !== undefined),
         ),
       );
-      const stop = new AbortController();
-      const onSignal = () => {
-        if (stop.signal.aborted) {
-          log.warn('second interrupt: exiting now; the last saved checkpoint stays in place');
-          process.exit(130);
-        }
-        log.warn('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit at once)');
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        // Loaded when the command runs: other commands (serve) must not depend on the trainer's modules.
-        const { train } = await import('../training/train-loop.js');
-        const r = await train(cfg, { log, signal: stop.signal });
-        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      // Loaded when the command runs: other commands (serve) must not depend on the trainer's modules.
+      const { train } = await import('../training/train-loop.js');
+      const r = await untilInterrupted(log, (signal) => train(cfg, { log, signal }));
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     });
 }

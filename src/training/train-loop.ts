@@ -1,5 +1,6 @@
 // `dfgan train`: DF-GAN training with periodic atomic checkpoints, resumption, sample grids, loss logs and plots.
-import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { checkpointName, pruneCheckpoints, stepRng } from './run-folder.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
@@ -147,19 +148,6 @@ async function writeSamples(g: Generator, cache: SentenceCache, captions: string
   await writeFile(`${path.replace(/\.png$/, '')}.txt`, captions.map((c, i) => `row ${i + 1}: ${c}`).join('\n') + '\n');
 }
 
-function stepRng(seed: number, step: number): Rng {
-  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
-}
-
-function checkpointName(step: number): string {
-  return `ckpt-${String(step).padStart(7, '0')}`;
-}
-
-async function pruneCheckpoints(root: string, keep: number, latest: string): Promise<void> {
-  const names = (await readdir(root)).filter((n) => /^ckpt-\d+$/.test(n)).sort();
-  const old = names.slice(0, Math.max(0, names.length - keep)).filter((n) => n !== latest);
-  for (const n of old) await rm(join(root, n), { recursive: true, force: true });
-}
 
 export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainResult> {
   const { log } = deps;

@@ -43,7 +43,8 @@ export interface CheckpointContents {
   info?: Record<string, unknown>;
 }
 
-async function writeFileSynced(path: string, data: Uint8Array | string): Promise<void> {
+/** Writes a file and flushes it to disk (so a rename that follows publishes complete bytes). */
+export async function writeFileSynced(path: string, data: Uint8Array | string): Promise<void> {
   const fh = await open(path, 'w');
   try {
     await fh.writeFile(data);

@@ -12,7 +12,8 @@
 // `dfgan train --from`), the image encoder (weight set `imageEncoder`, config in info.damsm.imageEncoder) and
 // the Adam state, so that a run resumes from OUT/latest exactly. Each checkpoint is evaluated by image -> text
 // top-1 retrieval (R@1) over a fixed set of up to `evalPairs` test pairs, at sentence and word level.
-import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { checkpointName, pruneCheckpoints, stepRng } from '../run-folder.js';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
@@ -388,19 +389,6 @@ async function setUp(cfg: PretrainConfig, train: Dataset, test: Dataset | undefi
   };
 }
 
-function stepRng(seed: number, step: number): Rng {
-  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
-}
-
-function checkpointName(step: number): string {
-  return `ckpt-${String(step).padStart(7, '0')}`;
-}
-
-async function pruneCheckpoints(root: string, keep: number, latest: string): Promise<void> {
-  const names = (await readdir(root)).filter((n) => /^ckpt-\d+$/.test(n)).sort();
-  const old = names.slice(0, Math.max(0, names.length - keep)).filter((n) => n !== latest);
-  for (const n of old) await rm(join(root, n), { recursive: true, force: true });
-}
 
 export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Promise<PretrainResult> {
   const { log } = deps;
