@@ -36,10 +36,13 @@ export class Adam {
     return this.t;
   }
 
-  /** One update from gradients keyed like the parameters (missing gradients leave a parameter unchanged). */
-  apply(grads: Map<string, tf.Tensor>): void {
+  /**
+   * One update from gradients keyed like the parameters (missing gradients leave a parameter unchanged);
+   * `lr` overrides the configured rate for this step (learning-rate schedules).
+   */
+  apply(grads: Map<string, tf.Tensor>, lr = this.opts.lr): void {
     this.t += 1;
-    const { lr, beta1, beta2, eps } = this.opts;
+    const { beta1, beta2, eps } = this.opts;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
     const stepSize = lr / bc1;

@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { Adam } from '../adam.js';
 import { z } from 'zod';
 import { DfganError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -338,45 +339,6 @@ function shifted(src: Uint8Array, srcOff: number, size: number, dx: number, dy: 
   }
 }
 
-/** Adam (PyTorch's update) whose learning rate the caller sets per step (the shared Adam keeps a fixed one). */
-class ScheduledAdam {
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
-  private t = 0;
-  constructor(
-    private readonly params: Map<string, tf.Variable>,
-    private readonly beta1 = 0.9,
-    private readonly beta2 = 0.999,
-    private readonly eps = 1e-8,
-  ) {
-    for (const [name, p] of params) {
-      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-    }
-  }
-
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
-    this.t += 1;
-    const { beta1, beta2, eps } = this;
-    const bc1 = 1 - beta1 ** this.t;
-    const bc2 = 1 - beta2 ** this.t;
-    tf.tidy(() => {
-      for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) continue;
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
-        p.assign(tf.sub(p, tf.mul(tf.div(m, tf.add(tf.sqrt(tf.div(v, bc2)), eps)), lr / bc1)));
-      }
-    });
-  }
-
-  dispose(): void {
-    tf.dispose([...this.m.values(), ...this.v.values()]);
-  }
-}
 
 /** Cosine decay from lr to lr / 20 over `steps`. */
 export function classifierLearningRate(lr: number, step: number, steps: number): number {
@@ -422,7 +384,7 @@ export async function trainAttributeClassifier(
   if (data.count < 2) throw new DfganError('INVALID_ARGUMENT', `need at least 2 labelled images to train the classifier, got ${data.count}`);
   const clf = createAttributeClassifier({ inputSize: o.inputSize, nf: o.nf, featureDim: o.featureDim, heads }, { seed: o.seed });
   const vars = new Map(clf.params.names().map((n) => [n, clf.params.get(n)]));
-  const adam = new ScheduledAdam(vars);
+  const adam = new Adam(vars, { lr: o.lr }); // rate set per step by the schedule
   const rng = new Rng(o.seed >>> 0);
   const S = data.size;
   const per = S * S * 3;
