@@ -70,3 +70,8 @@ export function generatorPairs(cfg: GeneratorConfig): Array<[number, number]> {
 export function discriminatorPairs(cfg: GeneratorConfig): Array<[number, number]> {
   return channelPairs(channelList(cfg.nf, cfg.imageSize));
 }
+
+/** Whether two generator configs describe the same network (so weights of one fit the other). */
+export function sameGeneratorConfig(a: GeneratorConfig, b: GeneratorConfig): boolean {
+  return a.imageSize === b.imageSize && a.nf === b.nf && a.zDim === b.zDim && a.condDim === b.condDim;
+}

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { DfganError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { parseGeneratorConfig, parseTextEncoderConfig, type GeneratorConfig } from '../model/config.js';
+import { parseGeneratorConfig, parseTextEncoderConfig, sameGeneratorConfig } from '../model/config.js';
 import { createGenerator, type Generator } from '../model/generator.js';
 import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../model/discriminator.js';
 import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
@@ -15,7 +15,7 @@ import { loadCheckpoint, readWeightSet, resolveCheckpointDir, setLatest, writeCh
 import { Rng, noiseForSeeds } from '../model/sampling.js';
 import { encodePng, gridOf, toRgbImages } from '../model/image.js';
 import { openDataset } from './data/open.js';
-import type { Dataset } from './data/dataset.js';
+import { allCaptions, type Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { Adam } from './adam.js';
 import type { StepLosses } from './dfgan-step.js';
@@ -56,16 +56,6 @@ interface Models {
 const SAMPLE_SEEDS = [0, 1, 2, 3, 4, 5];
 const SAMPLE_CAPTIONS = 6;
 
-async function allCaptions(ds: Dataset): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < ds.size; i++) out.push(...(await ds.captions(i)));
-  return out;
-}
-
-function sameConfig(a: GeneratorConfig, b: GeneratorConfig): boolean {
-  return a.imageSize === b.imageSize && a.nf === b.nf && a.zDim === b.zDim && a.condDim === b.condDim;
-}
-
 /** Resume from out/latest; else start from --from; else fresh networks and a vocabulary of the data's captions. */
 async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined, log: Logger): Promise<Models> {
   let resumeDir: string | undefined;
@@ -77,7 +67,7 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
   const wanted = (condDim: number) => parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim });
   if (resumeDir) {
     const ck = await loadCheckpoint(resumeDir, { withDiscriminator: true });
-    if (!sameConfig(ck.generator.config, wanted(ck.generator.config.condDim))) {
+    if (!sameGeneratorConfig(ck.generator.config, wanted(ck.generator.config.condDim))) {
       ck.dispose();
       throw new DfganError(
         'INVALID_ARGUMENT',
@@ -94,7 +84,7 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
     const withD = Boolean(manifest.networks.discriminator && manifest.networks.head);
     const ck = await loadCheckpoint(dir, { withDiscriminator: withD });
     const gCfg = wanted(ck.generator.config.condDim);
-    const keepNets = withD && sameConfig(ck.generator.config, gCfg);
+    const keepNets = withD && sameGeneratorConfig(ck.generator.config, gCfg);
     log.info({ from: dir, keepsNetworks: keepNets }, keepNets ? 'starting from checkpoint' : 'starting from the text encoder of a checkpoint');
     if (!keepNets) {
       ck.generator.dispose();

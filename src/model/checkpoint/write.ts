@@ -75,6 +75,21 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * Moves the finished folder `tmp` to `target`, replacing what is there: a reader sees the old folder or the new
+ * one, never a mix (the old one is renamed aside first, then removed).
+ */
+export async function replaceFolder(tmp: string, target: string): Promise<void> {
+  if (await exists(target)) {
+    const old = `${tmp}.old`;
+    await rename(target, old);
+    await rename(tmp, target);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, target);
+  }
+}
+
 /** Writes `contents` as the checkpoint folder `dir` (which must not exist unless `overwrite`). Returns the manifest. */
 export async function writeCheckpoint(dir: string, contents: CheckpointContents, opts: { overwrite?: boolean } = {}): Promise<Manifest> {
   const target = resolve(dir);
@@ -118,14 +133,7 @@ export async function writeCheckpoint(dir: string, contents: CheckpointContents,
     // The manifest goes last: a folder without one is never a checkpoint.
     await writeFileSynced(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     await syncDir(tmp);
-    if (await exists(target)) {
-      const old = `${tmp}.old`;
-      await rename(target, old);
-      await rename(tmp, target);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, target);
-    }
+    await replaceFolder(tmp, target);
     await syncDir(parent);
     return manifest;
   } catch (err) {

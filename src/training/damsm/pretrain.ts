@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { DfganError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { parseGeneratorConfig, parseTextEncoderConfig, sentenceDim, type GeneratorConfig } from '../../model/config.js';
+import { parseGeneratorConfig, parseTextEncoderConfig, sameGeneratorConfig, sentenceDim } from '../../model/config.js';
 import { createGenerator, type Generator } from '../../model/generator.js';
 import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../../model/discriminator.js';
 import { createTextEncoder, type TextEncoder } from '../../model/text/encoder.js';
@@ -27,7 +27,7 @@ import { Vocabulary } from '../../model/text/vocab.js';
 import { loadCheckpoint, readManifest, readWeightSet, resolveCheckpointDir, setLatest, writeCheckpoint } from '../../model/checkpoint/index.js';
 import { Rng } from '../../model/sampling.js';
 import { openDataset } from '../data/open.js';
-import type { Dataset } from '../data/dataset.js';
+import { allCaptions, type Dataset } from '../data/dataset.js';
 import { BatchLoader } from '../data/loader.js';
 import { evalTransform } from '../data/transform.js';
 import { Adam } from '../adam.js';
@@ -310,16 +310,6 @@ interface Models {
   source: string;
 }
 
-async function allCaptions(ds: Dataset): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < ds.size; i++) out.push(...(await ds.captions(i)));
-  return out;
-}
-
-function sameGenerator(a: GeneratorConfig, b: GeneratorConfig): boolean {
-  return a.imageSize === b.imageSize && a.nf === b.nf && a.zDim === b.zDim && a.condDim === b.condDim;
-}
-
 function sameEncoder(a: ImageEncoderConfig, b: ImageEncoderConfig): boolean {
   return a.workingSize === b.workingSize && a.nf === b.nf && a.embedDim === b.embedDim;
 }
@@ -341,7 +331,7 @@ async function setUp(cfg: PretrainConfig, train: Dataset, test: Dataset | undefi
       throw new DfganError('INVALID_ARGUMENT', `${cfg.out} holds a checkpoint without an image encoder (not written by pretrain-text). Use another --out.`);
     }
     const enc = parseImageEncoderConfig(storedEnc);
-    if (!sameEncoder(enc, encCfg) || !sameGenerator(parseGeneratorConfig(manifest.generator), gCfg)) {
+    if (!sameEncoder(enc, encCfg) || !sameGeneratorConfig(parseGeneratorConfig(manifest.generator), gCfg)) {
       throw new DfganError(
         'INVALID_ARGUMENT',
         `${cfg.out} holds a run with image encoder ${JSON.stringify(enc)} and a ${manifest.generator.imageSize}px nf ${manifest.generator.nf} generator; ` +

@@ -19,3 +19,10 @@ export interface Dataset {
   /** Attribute name -> value of image i where the data set knows them (synth-birds), else undefined. */
   attributes?(i: number): Promise<Record<string, string> | undefined>;
 }
+
+/** Every caption of every image, in order (vocabularies are built from them). */
+export async function allCaptions(ds: Dataset): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < ds.size; i++) out.push(...(await ds.captions(i)));
+  return out;
+}

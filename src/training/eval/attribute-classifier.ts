@@ -15,10 +15,11 @@
 // the weights' tensor list and sha256) and weights.bin (little-endian float32, the checkpoint weights format).
 // The folder is written into a temporary sibling and renamed into place.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Adam } from '../adam.js';
+import { replaceFolder } from '../../model/checkpoint/write.js';
 import { z } from 'zod';
 import { DfganError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -624,18 +625,7 @@ export async function saveClassifier(dir: string, clf: AttributeClassifier, meta
       weights: { file: CLASSIFIER_WEIGHTS, dtype: 'float32', bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), params },
     };
     await writeFile(join(tmp, CLASSIFIER_FILE), JSON.stringify(file, null, 2) + '\n');
-    const exists = await stat(target).then(
-      () => true,
-      () => false,
-    );
-    if (exists) {
-      const old = `${tmp}.old`;
-      await rename(target, old);
-      await rename(tmp, target);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, target);
-    }
+    await replaceFolder(tmp, target);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

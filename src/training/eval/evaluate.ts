@@ -23,7 +23,7 @@
 // The classifier lives in a folder (default DATA/.dfgan-eval/classifier). eval trains it there when it is
 // missing or was trained on other data (`dfgan train-classifier` trains it explicitly, with more options).
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfganError } from '../../errors.js';
@@ -36,7 +36,7 @@ import { tokenize } from '../../model/text/tokenizer.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 import type { TextEncoder } from '../../model/text/encoder.js';
 import { sentenceDim } from '../../model/config.js';
-import { MANIFEST_FILE, writeFileSynced, loadCheckpoint, readManifest, readWeightSet, resolveCheckpointDir, type LoadedCheckpoint } from '../../model/checkpoint/index.js';
+import { MANIFEST_FILE, replaceFolder, writeFileSynced, loadCheckpoint, readManifest, readWeightSet, resolveCheckpointDir, type LoadedCheckpoint } from '../../model/checkpoint/index.js';
 import { openDataset } from '../data/open.js';
 import type { Dataset } from '../data/dataset.js';
 import { evalResize } from '../data/transform.js';
@@ -765,10 +765,7 @@ export async function recordEvalInCheckpoint(path: string, summary: Record<strin
       }
     }
     await writeFileSynced(join(tmp, MANIFEST_FILE), JSON.stringify(json, null, 2) + '\n');
-    const old = `${tmp}.old`;
-    await rename(target, old);
-    await rename(tmp, target);
-    await rm(old, { recursive: true, force: true });
+    await replaceFolder(tmp, target);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
