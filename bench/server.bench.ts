@@ -13,7 +13,7 @@ import { resolveCheckpointDir } from '../src/model/checkpoint/index.js';
 import { createLogger } from '../src/logger.js';
 import { runInit } from '../src/cli/init.js';
 import { DEFAULT_CHECKPOINT, parseServeConfig } from '../src/server/config.js';
-import { createTfjsEngine } from '../src/server/engine/tfjs-engine.js';
+import { createWorkerEngine } from '../src/server/engine/worker-engine.js';
 import { textToImageClient } from '../src/server/grpc/proto.js';
 import { startServer } from '../src/server/main.js';
 
@@ -97,7 +97,7 @@ const ckpt = await checkpoint();
 try {
   // The bare engine: full batches straight into the worker, no queue, no transport. Measured before and after the
   // server rows, and their mean is the reference, so that a change in the machine's load shows.
-  const engine = createTfjsEngine({ backend, embeddingCacheSize: 1024 });
+  const engine = createWorkerEngine({ engine: 'tfjs', backend, onnxThreads: 0, embeddingCacheSize: 1024 });
   const model = await engine.load(ckpt.dir);
   await model.warmup([batch]);
   const ids = CAPTIONS.map((c) => model.tokenize(c).ids);

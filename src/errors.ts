@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   CHECKPOINT_VERSION: { kind: 'user', http: 422, grpc: GrpcStatus.FAILED_PRECONDITION },
   // Environment.
   BACKEND_UNAVAILABLE: { kind: 'internal', http: 500, grpc: GrpcStatus.FAILED_PRECONDITION },
+  ENGINE_UNAVAILABLE: { kind: 'internal', http: 500, grpc: GrpcStatus.FAILED_PRECONDITION },
   INTERNAL: { kind: 'internal', http: 500, grpc: GrpcStatus.INTERNAL },
 } as const satisfies Record<string, CodeSpec>;
 

@@ -105,6 +105,17 @@ program
     printJson({ out: o.out, name: m.name, generator: m.generator, vocabSize: m.vocab.size, files: Object.keys(m.files) });
   });
 
+program
+  .command('export-onnx')
+  .description("write a checkpoint's generator as an ONNX file (opset 17, dynamic batch; inputs z [n, zDim] and sentence [n, condDim], output image [n, S, S, 3] in [-1, 1])")
+  .requiredOption('--checkpoint <dir>', 'checkpoint folder, or a root with a `latest` pointer')
+  .requiredOption('--out <file.onnx>', 'file to write')
+  .option('--overwrite', 'replace an existing file', false)
+  .action(async (o) => {
+    const { runExportOnnx } = await import('./export-onnx.js');
+    printJson(await runExportOnnx({ checkpoint: o.checkpoint, out: o.out, overwrite: o.overwrite }));
+  });
+
 registerSynthCommand(program);
 registerTrainCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
 registerEvalCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));

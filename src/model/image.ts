@@ -23,6 +23,27 @@ export async function toRgbImages(images: tf.Tensor4D): Promise<RgbImage[]> {
   return Array.from({ length: b }, (_, i) => ({ width: w, height: h, data: Uint8Array.from(data.subarray(i * per, (i + 1) * per)) }));
 }
 
+/** Round half to even, as tf.round does, so both engines map a value on a tie the same way. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The same mapping as toRgbImages, for images NHWC in [-1, 1] already on the host ([n * h * w * 3], float32 maths). */
+export function rgbImagesFromFloats(data: Float32Array, n: number, h: number, w: number): RgbImage[] {
+  const per = h * w * 3;
+  if (data.length !== n * per) throw new Error(`expected ${n * per} values for ${n} images of ${w}x${h}, got ${data.length}`);
+  const f = Math.fround;
+  return Array.from({ length: n }, (_, i) => {
+    const out = new Uint8Array(per);
+    for (let k = 0; k < per; k++) {
+      const v = f(f(data[i * per + k] * 0.5) + 0.5);
+      out[k] = roundHalfEven(f((v < 0 ? 0 : v > 1 ? 1 : v) * 255));
+    }
+    return { width: w, height: h, data: out };
+  });
+}
+
 export function encodePng(img: RgbImage): Uint8Array {
   return encode({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
 }

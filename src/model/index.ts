@@ -8,5 +8,7 @@ export { createTextEncoder, type TextEncoder } from './text/encoder.js';
 export { Vocabulary } from './text/vocab.js';
 export { tokenize } from './text/tokenizer.js';
 export { DEFAULT_TRUNCATION, MAX_SEED, noiseForSeed, noiseForSeeds, type Truncation } from './sampling.js';
-export { encodePng, gridOf, toRgbImages, type RgbImage } from './image.js';
+export { encodePng, gridOf, rgbImagesFromFloats, toRgbImages, type RgbImage } from './image.js';
+export { exportGeneratorOnnx, ONNX_OPSET } from './onnx/export-generator.js';
+export { OnnxGenerator, loadOnnxRuntime, type OnnxDevice, type OnnxGeneratorOptions } from './onnx/onnx-generator.js';
 export * from './checkpoint/index.js';

@@ -42,8 +42,19 @@ export const SERVE_OPTIONS = {
     value: 'dir',
     doc: 'checkpoint folder, or a root whose `latest` file names one (watched for new checkpoints); by default the bundled model',
   },
-  engine: { schema: z.enum(ENGINE_KINDS), default: 'tfjs', value: 'name', doc: `inference runtime (${ENGINE_KINDS.join(', ')})` },
-  backend: { schema: z.enum(BACKEND_CHOICES), default: 'auto', value: 'name', doc: `compute backend of the engine (${BACKEND_CHOICES.join(', ')})` },
+  engine: {
+    schema: z.enum(ENGINE_KINDS),
+    default: 'auto',
+    value: 'name',
+    doc: `generator runtime (${ENGINE_KINDS.join(', ')}); auto: ONNX Runtime (CUDA provider when present, else CPU) when it loads, else tfjs`,
+  },
+  backend: {
+    schema: z.enum(BACKEND_CHOICES),
+    default: 'auto',
+    value: 'name',
+    doc: `tfjs backend (${BACKEND_CHOICES.join(', ')}): runs the text encoder, and the generator under the tfjs engine`,
+  },
+  onnxThreads: { schema: int(0, 1024), default: 0, value: 'n', doc: 'ONNX Runtime threads on CPU (0: all cores)' },
   maxBatchSize: { schema: int(1, MAX_IMAGES_PER_CALL), default: 8, value: 'n', doc: 'most images the model runs at once' },
   maxQueueDelayMs: {
     schema: int(0, 10_000),

@@ -15,3 +15,32 @@ export async function makeCheckpoint(root: string, opts: { size?: number; nf?: n
   });
   return dir;
 }
+
+/**
+ * A checkpoint like makeCheckpoint's whose generator weights are perturbed with seeded noise, so that every
+ * layer matters (a fresh generator's affine layers are exact identities, which would hide mistakes in them).
+ */
+export async function makePerturbedCheckpoint(root: string, opts: { size: number; nf: number; seed?: number; scale?: number }): Promise<string> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const { loadCheckpoint, writeCheckpoint } = await import('../../src/model/checkpoint/index.js');
+  const base = await makeCheckpoint(root, { size: opts.size, nf: opts.nf, seed: opts.seed, discriminator: false, name: `base-${opts.size}-${opts.nf}` });
+  const ckpt = await loadCheckpoint(base);
+  try {
+    ckpt.generator.params.variables().forEach((v, i) => {
+      tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, opts.scale ?? 0.02, 'float32', (opts.seed ?? 0) * 7919 + i))));
+    });
+    const dir = join(root, `perturbed-${opts.size}-${opts.nf}-${opts.seed ?? 0}`);
+    await writeCheckpoint(dir, {
+      name: 'test-model',
+      step: 1,
+      generatorConfig: ckpt.generator.config,
+      textEncoderConfig: ckpt.textEncoder.config,
+      vocab: ckpt.vocab,
+      networks: { generator: ckpt.generator.params, textEncoder: ckpt.textEncoder.params },
+      info: { createdBy: 'test fixture (perturbed init)' },
+    });
+    return dir;
+  } finally {
+    ckpt.dispose();
+  }
+}

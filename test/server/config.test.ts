@@ -10,7 +10,8 @@ test('defaults: documented ports, the bundled model, frozen', () => {
   assert.equal(c.grpcPort, 8081);
   assert.equal(c.checkpoint, DEFAULT_CHECKPOINT);
   assert.match(c.checkpoint, /models[\\/]synth-birds-64$/);
-  assert.equal(c.engine, 'tfjs');
+  assert.equal(c.engine, 'auto');
+  assert.equal(c.onnxThreads, 0);
   assert.equal(c.backend, 'auto');
   assert.equal(c.watch, true);
   assert.ok(Object.isFrozen(c));
@@ -36,7 +37,8 @@ test('bad values are refused with INVALID_CONFIG naming the flag and the variabl
     [{ maxBatchSize: 0 }, /--max-batch-size/],
     [{ maxBatchSize: 2.5 }, /--max-batch-size/],
     [{ watch: 'maybe' }, /--watch \(DFGAN_WATCH\)/],
-    [{ engine: 'onnx' }, /--engine/],
+    [{ engine: 'tensorrt' }, /--engine/],
+    [{ onnxThreads: -1 }, /--onnx-threads \(DFGAN_ONNX_THREADS\)/],
     [{ backend: 'gpu' }, /--backend \(DFGAN_BACKEND\)/],
     [{ maxQueueSize: 10, maxImagesPerStream: 20, maxImagesPerRequest: 5 }, /--max-images-per-stream.*maxQueueSize/],
     [{ unknownThing: 1 } as never, /unrecognized|unknown/i],

@@ -1,4 +1,4 @@
-// The tfjs engine: a worker thread per loaded checkpoint.
+// The engine on the tfjs runtime: a worker thread per loaded checkpoint.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, readFile, writeFile } from 'node:fs/promises';
@@ -7,22 +7,22 @@ import { DfganError } from '../../src/errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../src/model/backend.js';
 import { TextToImage } from '../../src/model/text-to-image.js';
 import { encodePng } from '../../src/model/image.js';
-import { createTfjsEngine, TfjsModel } from '../../src/server/engine/tfjs-engine.js';
+import { createWorkerEngine, WorkerModel } from '../../src/server/engine/worker-engine.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { makeCheckpoint } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const backend = (process.env.DFGAN_TEST_BACKEND ?? 'auto') as BackendChoice;
 assert.ok(BACKEND_CHOICES.includes(backend));
-const engine = createTfjsEngine({ backend, embeddingCacheSize: 8 });
+const engine = createWorkerEngine({ engine: 'tfjs', backend, onnxThreads: 0, embeddingCacheSize: 8 });
 const RED = 'this bird has a red crown, blue wings and a white belly';
 let dir: string;
-let model: TfjsModel;
+let model: WorkerModel;
 
 before(async () => {
   await useTestBackend();
   dir = await makeCheckpoint(await tempDir(), { size: 32, nf: 4, discriminator: false });
-  model = (await engine.load(dir)) as TfjsModel;
+  model = (await engine.load(dir)) as WorkerModel;
 });
 after(() => Promise.all([model, mixed, big].map((m) => m?.dispose())));
 
@@ -41,14 +41,14 @@ test('tokenize runs on the calling thread with the checkpoint vocabulary and its
   assert.throws(() => model.tokenize(' !? '), (e: unknown) => e instanceof DfganError && e.code === 'EMPTY_TEXT');
 });
 
-let mixed: TfjsModel | undefined;
+let mixed: WorkerModel | undefined;
 
 test('PNG bytes equal the in-process pipeline, whatever captions and seeds share the batch', async () => {
   const local = await TextToImage.load(dir);
   const expected = encodePng((await local.generate({ text: RED, seeds: [7], truncation: 0.88 })).images[0]);
   local.dispose();
   // The caption's embedding is computed alone in `model`, and together with other captions in a fresh worker.
-  mixed = (await engine.load(dir)) as TfjsModel;
+  mixed = (await engine.load(dir)) as WorkerModel;
   const ids = model.tokenize(RED).ids;
   const a = await model.generate([{ ids, seed: 7, truncation: 0.88 }]);
   const m = await mixed.generate([
@@ -91,10 +91,10 @@ test('no tensors leak in the worker across generate, warm-up and failed calls', 
   assert.equal(await model.tensorCount(), before);
 });
 
-let big: TfjsModel | undefined;
+let big: WorkerModel | undefined;
 
 test('the event loop stays free while the worker generates', async () => {
-  big = (await engine.load(await makeCheckpoint(await tempDir(), { size: 64, nf: 16, discriminator: false }))) as TfjsModel;
+  big = (await engine.load(await makeCheckpoint(await tempDir(), { size: 64, nf: 16, discriminator: false }))) as WorkerModel;
   const ids = big.tokenize(RED).ids;
   const rows = Array.from({ length: 16 }, (_, i) => ({ ids, seed: i, truncation: 0.88 }));
   let ticks = 0;

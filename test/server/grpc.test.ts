@@ -8,7 +8,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import request from 'supertest';
 import { protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import type { RunningServer } from '../../src/server/main.js';
-import type { TfjsModel } from '../../src/server/engine/tfjs-engine.js';
+import type { WorkerModel } from '../../src/server/engine/worker-engine.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { makeCheckpoint } from '../helpers/fixtures.js';
 import { parseMetrics, valueOf } from '../helpers/prom.js';
@@ -160,7 +160,7 @@ test('server reflection lists the services', async () => {
 test('no tensors leak in the engine across unary, streaming and refused calls', async () => {
   const lease = server.host.acquire();
   try {
-    const model = lease.model as TfjsModel;
+    const model = lease.model as WorkerModel;
     await generate({ text: CAPTION, seed: 1 });
     const before = await model.tensorCount();
     for (let i = 0; i < 2; i++) {

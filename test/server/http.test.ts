@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import request from 'supertest';
 import { MAX_SEED } from '../../src/model/sampling.js';
 import type { RunningServer } from '../../src/server/main.js';
-import type { TfjsModel } from '../../src/server/engine/tfjs-engine.js';
+import type { WorkerModel } from '../../src/server/engine/worker-engine.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { makeCheckpoint } from '../helpers/fixtures.js';
 import { parseMetrics, valueOf } from '../helpers/prom.js';
@@ -149,7 +149,8 @@ test('KServe v2 health and metadata endpoints', async () => {
   assert.deepEqual(model.versions, [version]);
   assert.equal(model.version, version);
   assert.equal(model.imageSize, 32);
-  assert.equal(model.engine, 'tfjs');
+  assert.equal(model.engine, server.host.info!.engine);
+  assert.ok(['onnx', 'tfjs'].includes(model.engine));
   assert.deepEqual((await request(url).get('/v2/models/test-model/ready').expect(200)).body, { name: 'test-model', version, ready: true });
   assert.equal((await request(url).get('/v2/models/other').expect(404)).body.error.code, 'NOT_FOUND');
   assert.equal((await request(url).get('/v2/models/other/ready').expect(404)).body.error.code, 'NOT_FOUND');
@@ -177,7 +178,7 @@ test('GET /metrics parses and carries the series of the server', async () => {
   for (const [name, type] of Object.entries(expected)) assert.equal(types.get(name), type, name);
   const info = samples.filter((s) => s.name === 'dfgan_model_info');
   assert.equal(info.length, 1);
-  assert.deepEqual(info[0].labels, { name: 'test-model', version: server.host.info!.version, engine: 'tfjs', backend: server.host.info!.backend });
+  assert.deepEqual(info[0].labels, { name: 'test-model', version: server.host.info!.version, engine: server.host.info!.engine, backend: server.host.info!.backend });
   assert.ok(valueOf(samples, 'dfgan_requests_total', { transport: 'http', method: 'generate', code: 'OK' }) > 10);
   assert.ok(valueOf(samples, 'dfgan_embedding_cache_lookups_total', { result: 'hit' }) > 0);
   // Exported at zero from the start, before anything happened on them.
@@ -195,7 +196,7 @@ test('GET /metrics parses and carries the series of the server', async () => {
 
 test('no tensors leak in the engine across successful and refused requests', async () => {
   const lease = server.host.acquire();
-  const model = lease.model as TfjsModel;
+  const model = lease.model as WorkerModel;
   try {
     await generate({ text: CAPTION, seed: 1, n: 3 }).expect(200);
     const before = await model.tensorCount();

@@ -1,10 +1,13 @@
-// What the server needs from an inference runtime, kept small so that another runtime (e.g. ONNX Runtime) can
-// stand in for tfjs: load a checkpoint folder, warm up, generate a batch of rows, dispose.
+// What the server needs from an inference runtime (tfjs or ONNX Runtime): load a checkpoint folder, warm up,
+// generate a batch of rows, dispose.
 import type { EncodedCaption } from '../../model/text/vocab.js';
 import type { Truncation } from '../../model/sampling.js';
 
-export const ENGINE_KINDS = ['tfjs'] as const;
+/** What a user may ask for: `auto` is ONNX Runtime when it loads, else tfjs. */
+export const ENGINE_KINDS = ['auto', 'onnx', 'tfjs'] as const;
 export type EngineKind = (typeof ENGINE_KINDS)[number];
+/** The runtime that actually runs a loaded generator. */
+export type RuntimeKind = Exclude<EngineKind, 'auto'>;
 
 export interface ModelInfo {
   /** Model name from the manifest (served as /v2/models/{name}). */
@@ -15,9 +18,11 @@ export interface ModelInfo {
   /** The checkpoint folder it was loaded from. */
   dir: string;
   imageSize: number;
-  engine: EngineKind;
-  /** The compute backend the engine runs on (e.g. wasm). */
+  engine: RuntimeKind;
+  /** Where the generator runs: the tfjs backend (e.g. wasm) or ONNX Runtime's execution provider (cpu, cuda). */
   backend: string;
+  /** Why `auto` (or the CUDA provider) fell back, when it did. */
+  fallback?: string;
 }
 
 /** One image to make: a caption's word ids, its own seed and noise truncation. */

@@ -1,12 +1,18 @@
-// Messages between the tfjs engine (main thread) and its worker. Every request carries an id; the worker answers
+// Messages between an engine (main thread) and its worker. Every request carries an id; the worker answers
 // each exactly once, in order.
 import type { BackendChoice } from '../../model/backend.js';
 import type { ErrorCode } from '../../errors.js';
-import type { GenerateRow } from './engine.js';
+import type { EngineKind, GenerateRow, RuntimeKind } from './engine.js';
 
 export interface WorkerInit {
   dir: string;
+  engine: EngineKind;
+  /** tfjs backend (the text encoder always runs on it; the generator too under the tfjs runtime). */
   backend: BackendChoice;
+  /** ONNX Runtime intra-op threads (0: all cores). */
+  onnxThreads: number;
+  /** Module ONNX Runtime loads from (default onnxruntime-node). */
+  onnxRuntimeModule?: string;
   embeddingCacheSize: number;
 }
 
@@ -28,7 +34,9 @@ export interface LoadedReply {
   step: number;
   dir: string;
   imageSize: number;
+  runtime: RuntimeKind;
   backend: string;
+  fallback?: string;
   /** The vocabulary's words, so the main thread can tokenise (and reject bad captions) without a round trip. */
   words: string[];
   maxWords: number;

@@ -1,22 +1,27 @@
-// The tfjs engine: each loaded checkpoint lives in its own worker thread, so generation never blocks the event
-// loop, a new checkpoint loads and warms up beside the serving one, and disposing a model ends its thread (and
-// frees everything it held, whatever the backend).
+// The engine: each loaded checkpoint lives in its own worker thread (text encoder on tfjs, generator on tfjs or
+// ONNX Runtime), so generation never blocks the event loop, a new checkpoint loads and warms up beside the serving
+// one off the request path, and disposing a model ends its thread (and frees everything it held).
 import { Worker } from 'node:worker_threads';
 import { DfganError, ERROR_CODES } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { Vocabulary, type EncodedCaption } from '../../model/text/vocab.js';
-import type { BatchOutput, Engine, GenerateRow, LoadedModel, ModelInfo } from './engine.js';
+import type { BatchOutput, Engine, EngineKind, GenerateRow, LoadedModel, ModelInfo } from './engine.js';
 import type { FromWorker, LoadedReply, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
 
-const WORKER_URL = new URL('./tfjs-worker.mjs', import.meta.url);
+const WORKER_URL = new URL('./engine-worker.mjs', import.meta.url);
 
-export interface TfjsEngineOptions {
+export interface WorkerEngineOptions {
+  engine: EngineKind;
   backend: BackendChoice;
+  /** ONNX Runtime intra-op threads (0: all cores). */
+  onnxThreads: number;
+  /** Module ONNX Runtime loads from (default onnxruntime-node; tests name a missing one to see the fallback). */
+  onnxRuntimeModule?: string;
   embeddingCacheSize: number;
 }
 
-export function createTfjsEngine(opts: TfjsEngineOptions): Engine {
-  return { kind: 'tfjs', load: (dir) => TfjsModel.start({ dir, ...opts }) };
+export function createWorkerEngine(opts: WorkerEngineOptions): Engine {
+  return { kind: opts.engine, load: (dir) => WorkerModel.start({ dir, ...opts }) };
 }
 
 function fromWire(e: WireError): DfganError {
@@ -28,7 +33,7 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Request = WithoutId<ToWorker>;
 type Reply = Exclude<FromWorker, { type: 'loaded' } | { type: 'load-failed' }>;
 
-export class TfjsModel implements LoadedModel {
+export class WorkerModel implements LoadedModel {
   readonly info: ModelInfo;
   private readonly vocab: Vocabulary;
   private readonly maxWords: number;
@@ -39,7 +44,7 @@ export class TfjsModel implements LoadedModel {
   private disposing: Promise<void> | undefined;
 
   /** Starts a worker and resolves once it has loaded (and verified) the checkpoint. */
-  static start(init: WorkerInit): Promise<TfjsModel> {
+  static start(init: WorkerInit): Promise<WorkerModel> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: init });
       const settle = (fn: () => void) => {
@@ -47,7 +52,7 @@ export class TfjsModel implements LoadedModel {
         fn();
       };
       const onMessage = (msg: FromWorker) => {
-        if (msg.type === 'loaded') settle(() => resolve(new TfjsModel(worker, msg)));
+        if (msg.type === 'loaded') settle(() => resolve(new WorkerModel(worker, msg)));
         else if (msg.type === 'load-failed') settle(() => void worker.terminate().finally(() => reject(fromWire(msg.error))));
       };
       const onError = (err: Error) =>
@@ -67,8 +72,9 @@ export class TfjsModel implements LoadedModel {
       step: loaded.step,
       dir: loaded.dir,
       imageSize: loaded.imageSize,
-      engine: 'tfjs' as const,
+      engine: loaded.runtime,
       backend: loaded.backend,
+      ...(loaded.fallback ? { fallback: loaded.fallback } : {}),
     });
     this.vocab = Vocabulary.fromWords(loaded.words);
     this.maxWords = loaded.maxWords;

@@ -1,13 +1,14 @@
-// The tfjs engine's worker thread: selects the backend, loads one checkpoint, and turns batches of
-// (caption ids, seed, truncation) rows into PNG bytes, off the server's event loop.
+// The engine's worker thread: selects the tfjs backend, loads one checkpoint, puts its generator on the runtime
+// asked for, and turns batches of (caption ids, seed, truncation) rows into PNG bytes, off the server's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { toDfganError } from '../../errors.js';
 import { selectBackend } from '../../model/backend.js';
 import { TextToImage } from '../../model/text-to-image.js';
 import { noiseForSeed } from '../../model/sampling.js';
-import { encodePng, toRgbImages } from '../../model/image.js';
+import { encodePng } from '../../model/image.js';
 import { EmbeddingCache } from '../embedding-cache.js';
+import { createGeneratorRunner, type GeneratorRunner } from './generator-runner.js';
 import type { GenerateRow } from './engine.js';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
 
@@ -63,28 +64,22 @@ async function sentencesFor(model: TextToImage, cache: EmbeddingCache, rows: rea
   return { sentences: out, cacheHits, cacheMisses };
 }
 
-async function generate(model: TextToImage, cache: EmbeddingCache, rows: readonly GenerateRow[]) {
+async function generate(model: TextToImage, runner: GeneratorRunner, cache: EmbeddingCache, rows: readonly GenerateRow[]) {
   const t0 = performance.now();
-  const { zDim, condDim } = model.config;
+  const { zDim } = model.config;
   const { sentences, cacheHits, cacheMisses } = await sentencesFor(model, cache, rows);
   const noise = new Float32Array(rows.length * zDim);
   rows.forEach((r, i) => noise.set(noiseForSeed(r.seed, zDim, r.truncation), i * zDim));
-  const raw = tf.tidy(() => model.generateRaw(tf.tensor2d(noise, [rows.length, zDim]), tf.tensor2d(sentences, [rows.length, condDim])));
-  let images;
-  try {
-    images = await toRgbImages(raw);
-  } finally {
-    raw.dispose();
-  }
+  const images = await runner.run(noise, sentences, rows.length);
   const pngs = images.map(encodePng);
   return { pngs, cacheHits, cacheMisses, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function handle(model: TextToImage, cache: EmbeddingCache, msg: ToWorker): Promise<void> {
+async function handle(model: TextToImage, runner: GeneratorRunner, cache: EmbeddingCache, msg: ToWorker): Promise<void> {
   try {
     switch (msg.type) {
       case 'generate': {
-        const r = await generate(model, cache, msg.rows);
+        const r = await generate(model, runner, cache, msg.rows);
         // Hand the PNG buffers over instead of copying them (each PNG owns its buffer).
         const buffers = [...new Set(r.pngs.map((p) => p.buffer as ArrayBuffer))];
         post({ type: 'generated', id: msg.id, ...r }, buffers);
@@ -94,13 +89,14 @@ async function handle(model: TextToImage, cache: EmbeddingCache, msg: ToWorker):
         // A throwaway cache: warm-up captions must not take places of real ones.
         const ids = [1];
         for (const b of msg.batchSizes) {
-          await generate(model, new EmbeddingCache(0), Array.from({ length: b }, (_, i) => ({ ids, seed: i, truncation: null })));
+          await generate(model, runner, new EmbeddingCache(0), Array.from({ length: b }, (_, i) => ({ ids, seed: i, truncation: null })));
         }
         break;
       }
       case 'tensors':
         break;
       case 'dispose':
+        await runner.dispose();
         model.dispose();
         break;
     }
@@ -111,12 +107,14 @@ async function handle(model: TextToImage, cache: EmbeddingCache, msg: ToWorker):
 }
 
 async function main(): Promise<void> {
-  let model: TextToImage;
-  let backend: string;
+  let model: TextToImage | undefined;
+  let runner: GeneratorRunner;
   try {
-    backend = (await selectBackend(init.backend)).name;
+    const backend = (await selectBackend(init.backend)).name;
     model = await TextToImage.load(init.dir);
+    runner = await createGeneratorRunner(model, { engine: init.engine, backend, onnxThreads: init.onnxThreads, onnxRuntimeModule: init.onnxRuntimeModule });
   } catch (err) {
+    model?.dispose();
     // The engine terminates this worker when it reads the reply.
     post({ type: 'load-failed', error: wire(err) });
     return;
@@ -129,7 +127,9 @@ async function main(): Promise<void> {
     step: model.step,
     dir: model.dir,
     imageSize: model.config.imageSize,
-    backend,
+    runtime: runner.runtime,
+    backend: runner.device,
+    ...(runner.fallback ? { fallback: runner.fallback } : {}),
     words: [...model.checkpoint.vocab.words],
     maxWords: model.checkpoint.textEncoder.config.maxWords,
   });
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   // One message at a time, in arrival order: a dispose queued behind a batch runs after that batch.
   let chain = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
-    chain = chain.then(() => handle(model, cache, msg));
+    chain = chain.then(() => handle(model, runner, cache, msg));
   });
 }
 
