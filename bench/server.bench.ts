@@ -1,8 +1,9 @@
-// Inference server load test: throughput and p50/p95/p99 latency at concurrency 1, 4 and 16 over HTTP and gRPC
-// (one image per request, captions drawn from a small set), beside the bare engine's throughput at the same batch
-// size measured in the same run. Clients run in this process, against a server on 127.0.0.1.
-// Usage: npm run bench:server [-- --backend wasm] [--checkpoint DIR] [--size 64 --nf 8] [--batch 8]
-//        [--delay-ms 5] [--seconds 4]
+// Inference server load test: throughput and p50/p95/p99 latency at concurrency 1, 4 and 16 over HTTP (PNG
+// replies) and gRPC (one image per request, captions drawn from a small set), as ratios of the bare runtime
+// measured in the same run: the generator alone on ONNX Runtime (or tfjs) at the server's batch size for
+// throughput, and at batch 1 for latency. Clients run in this process, against a server on 127.0.0.1.
+// Usage: npm run bench:server [-- --engine auto|onnx|tfjs] [--backend wasm] [--checkpoint DIR | --size 256 --nf 32]
+//        [--batch 8] [--delay-ms 5] [--seconds 4]
 import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +15,18 @@ import { createLogger } from '../src/logger.js';
 import { runInit } from '../src/cli/init.js';
 import { DEFAULT_CHECKPOINT, parseServeConfig } from '../src/server/config.js';
 import { createWorkerEngine } from '../src/server/engine/worker-engine.js';
+import { ENGINE_KINDS, type EngineKind } from '../src/server/engine/engine.js';
+import { TextToImage } from '../src/model/text-to-image.js';
+import { noiseForSeeds } from '../src/model/sampling.js';
+import { exportGeneratorOnnx } from '../src/model/onnx/export-generator.js';
+import { OnnxGenerator } from '../src/model/onnx/onnx-generator.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { textToImageClient } from '../src/server/grpc/proto.js';
 import { startServer } from '../src/server/main.js';
 
 const { values } = parseArgs({
   options: {
+    engine: { type: 'string', default: 'auto' },
     backend: { type: 'string', default: 'auto' },
     checkpoint: { type: 'string' },
     size: { type: 'string', default: '64' },
@@ -29,6 +37,8 @@ const { values } = parseArgs({
   },
 });
 const backend = parseBackendChoice(values.backend!);
+if (!(ENGINE_KINDS as readonly string[]).includes(values.engine!)) throw new Error(`--engine must be one of ${ENGINE_KINDS.join(', ')}`);
+const engineKind = values.engine as EngineKind;
 const batch = Number(values.batch);
 const seconds = Number(values.seconds);
 const CAPTIONS = [
@@ -39,19 +49,18 @@ const CAPTIONS = [
 ];
 const MAX_REQUESTS_PER_RUN = 100_000;
 
-/** The bundled model when it is there, else a freshly initialised one of the given size. */
+/** --checkpoint; else a fresh model when --size is given; else the bundled model. */
 async function checkpoint(): Promise<{ dir: string; cleanup(): void; what: string }> {
-  const given = values.checkpoint ?? DEFAULT_CHECKPOINT;
-  try {
+  const sizeGiven = process.argv.includes('--size');
+  if (values.checkpoint || !sizeGiven) {
+    const given = values.checkpoint ?? DEFAULT_CHECKPOINT;
     return { dir: await resolveCheckpointDir(given), cleanup: () => undefined, what: given };
-  } catch {
-    if (values.checkpoint) throw new Error(`no checkpoint at ${values.checkpoint}`);
   }
   await selectBackend(backend);
   const tmp = mkdtempSync(join(tmpdir(), 'dfgan-bench-'));
   const dir = join(tmp, 'ckpt');
   await runInit({ size: Number(values.size), nf: Number(values.nf), out: dir, seed: 0, name: 'bench', discriminator: false, overwrite: false });
-  return { dir, cleanup: () => rmSync(tmp, { recursive: true, force: true }), what: `a fresh ${values.size}x${values.size} nf ${values.nf} model (no bundled model found)` };
+  return { dir, cleanup: () => rmSync(tmp, { recursive: true, force: true }), what: `a fresh ${values.size}x${values.size} nf ${values.nf} model` };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -93,31 +102,69 @@ async function load(concurrency: number, send: (seed: number, caption: string) =
   };
 }
 
-const ckpt = await checkpoint();
-try {
-  // The bare engine: full batches straight into the worker, no queue, no transport. Measured before and after the
-  // server rows, and their mean is the reference, so that a change in the machine's load shows.
-  const engine = createWorkerEngine({ engine: 'tfjs', backend, onnxThreads: 0, embeddingCacheSize: 1024 });
-  const model = await engine.load(ckpt.dir);
-  await model.warmup([batch]);
-  const ids = CAPTIONS.map((c) => model.tokenize(c).ids);
-  const bareRate = async () => {
+/**
+ * The runtime alone, in this thread: images/s at `batch` rows and the median ms of a batch of 1, from noise and
+ * sentence vectors already on the host (no text encoder, no PNG, no queue, no transport).
+ */
+async function bareRuntime(dir: string, runtime: 'onnx' | 'tfjs') {
+  await selectBackend(backend);
+  const model = await TextToImage.load(dir);
+  const cfg = model.config;
+  const inputs = (n: number) => ({
+    noise: noiseForSeeds(Array.from({ length: n }, (_, i) => i), cfg.zDim, 0.88),
+    sentences: Float32Array.from({ length: n * cfg.condDim }, (_, i) => Math.sin(i)),
+  });
+  let run: (n: number) => Promise<void>;
+  let close: () => Promise<void>;
+  if (runtime === 'onnx') {
+    const onnx = await OnnxGenerator.create(exportGeneratorOnnx(cfg, await model.checkpoint.generator.params.read(), { name: 'bench', step: 0, version: 'bench' }), cfg);
+    run = async (n) => {
+      const { noise, sentences } = inputs(n);
+      await onnx.run(noise, sentences, n);
+    };
+    close = () => onnx.dispose();
+  } else {
+    run = async (n) => {
+      const { noise, sentences } = inputs(n);
+      const y = tf.tidy(() => model.generateRaw(tf.tensor2d(noise, [n, cfg.zDim]), tf.tensor2d(sentences, [n, cfg.condDim])));
+      await y.data();
+      y.dispose();
+    };
+    close = async () => undefined;
+  }
+  try {
+    await run(batch);
+    await run(1);
     let images = 0;
     const t0 = performance.now();
     while (performance.now() - t0 < seconds * 1000) {
-      await model.generate(Array.from({ length: batch }, (_, i) => ({ ids: ids[(images + i) % ids.length], seed: images + i, truncation: 0.88 })));
+      await run(batch);
       images += batch;
     }
-    return images / ((performance.now() - t0) / 1000);
-  };
-  const bareBefore = await bareRate();
-  const { info } = model;
+    const rate = images / ((performance.now() - t0) / 1000);
+    const singles: number[] = [];
+    const t1 = performance.now();
+    while (performance.now() - t1 < seconds * 1000 || singles.length < 5) {
+      const s = performance.now();
+      await run(1);
+      singles.push(performance.now() - s);
+    }
+    singles.sort((a, b) => a - b);
+    return { rate, p50: percentile(singles, 50) };
+  } finally {
+    await close();
+    model.dispose();
+  }
+}
 
+const ckpt = await checkpoint();
+try {
   const config = parseServeConfig({
     host: '127.0.0.1',
     httpPort: 0,
     grpcPort: 0,
     checkpoint: ckpt.dir,
+    engine: engineKind,
     backend,
     maxBatchSize: batch,
     maxQueueDelayMs: Number(values['delay-ms']),
@@ -127,6 +174,7 @@ try {
   });
   const server = await startServer(config, { log: createLogger('warn') });
   await server.loaded;
+  const info = server.host.info!;
   const url = `http://127.0.0.1:${server.httpPort}/generate`;
   const Client = textToImageClient();
   const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as unknown as Record<string, Function>;
@@ -140,7 +188,6 @@ try {
       new Promise<void>((resolve, reject) => client.Generate({ text, seed }, (err: Error | null) => (err ? reject(err) : resolve()))),
   };
 
-  const rows: string[] = [];
   const results: Array<{ transport: string; concurrency: number; r: Awaited<ReturnType<typeof load>> }> = [];
   for (const transport of ['http', 'grpc'] as const) {
     await load(2, senders[transport]); // warm-up: connections, JIT
@@ -148,20 +195,34 @@ try {
   }
   (client as unknown as grpc.Client).close();
   await server.shutdown();
-  const bareAfter = await bareRate();
+
+  // Also the engine (worker: text encoder, generator, PNG) without queue or transport, to show where time goes.
+  const engine = createWorkerEngine({ engine: engineKind, backend, onnxThreads: 0, embeddingCacheSize: 1024 });
+  const model = await engine.load(ckpt.dir);
+  await model.warmup([batch]);
+  const ids = CAPTIONS.map((c) => model.tokenize(c).ids);
+  let images = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await model.generate(Array.from({ length: batch }, (_, i) => ({ ids: ids[(images + i) % ids.length], seed: images + i, truncation: 0.88 })));
+    images += batch;
+  }
+  const engineRate = images / ((performance.now() - t0) / 1000);
   await model.dispose();
-  const bare = (bareBefore + bareAfter) / 2;
+  const bare = await bareRuntime(ckpt.dir, info.engine);
+
+  const runtimeName = info.engine === 'onnx' ? `ONNX Runtime (${info.backend})` : `tfjs (${info.backend})`;
+  console.log(`# inference server benchmark: ${info.name} ${info.imageSize}x${info.imageSize} (${ckpt.what}), generator on ${runtimeName}`);
+  console.log(`# max batch ${batch}, queue delay ${config.maxQueueDelayMs} ms, ${seconds} s per row, 1 image per request, clients in-process`);
+  console.log(`# bare ${runtimeName}: ${bare.rate.toFixed(1)} images/s at batch ${batch}, p50 ${bare.p50.toFixed(1)} ms at batch 1`);
+  console.log(`# engine worker (text encoder + generator + PNG, no queue or transport): ${engineRate.toFixed(1)} images/s at batch ${batch} (${(engineRate / bare.rate).toFixed(2)} of bare)`);
+  console.log(`| transport | concurrency | images/s | vs bare batch ${batch} | p50 ms | p50 vs bare batch 1 | p95 ms | p99 ms | failures |`);
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const { transport, concurrency, r } of results) {
-    rows.push(
-      `| ${transport} | ${concurrency} | ${r.rate.toFixed(1)} | ${(r.rate / bare).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failures} |`,
+    console.log(
+      `| ${transport} | ${concurrency} | ${r.rate.toFixed(1)} | ${(r.rate / bare.rate).toFixed(2)} | ${r.p50.toFixed(1)} | ${(r.p50 / bare.p50).toFixed(2)} | ${r.p95.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failures} |`,
     );
   }
-  console.log(`# inference server benchmark: ${info.name} ${info.imageSize}x${info.imageSize} (${ckpt.what}), engine ${info.engine} on ${info.backend}`);
-  console.log(`# max batch ${batch}, queue delay ${config.maxQueueDelayMs} ms, ${seconds} s per row, 1 image per request, clients in-process`);
-  console.log(`# bare engine at batch ${batch}: ${bareBefore.toFixed(1)} images/s before the server rows, ${bareAfter.toFixed(1)} after; ratios use the mean`);
-  console.log('| transport | concurrency | images/s | vs bare engine | p50 ms | p95 ms | p99 ms | failures |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const row of rows) console.log(row);
 } finally {
   ckpt.cleanup();
 }

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DfganError } from '../errors.js';
 import { TextToImage, MAX_IMAGES_PER_CALL } from '../model/text-to-image.js';
 import { DEFAULT_TRUNCATION, MAX_SEED, type Truncation } from '../model/sampling.js';
-import { encodePng, toRgbImages } from '../model/image.js';
+import { toRgbImages } from '../model/image.js';
+import { encodePng } from '../model/png.js';
 import { formatNpy, parseNpy, type NpyArray } from '../model/npy.js';
 import type { EncodedCaption } from '../model/text/vocab.js';
 
@@ -89,7 +90,7 @@ export async function runGenerate(model: TextToImage, args: GenerateArgs): Promi
     await mkdir(dirname(args.out), { recursive: true });
     for (let i = 0; i < n; i++) {
       const file = outputPath(args.out, i, n);
-      await writeFile(file, encodePng(images[i]));
+      await writeFile(file, await encodePng(images[i]));
       files.push(file);
     }
     if (args.rawOut) {

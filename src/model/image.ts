@@ -1,6 +1,5 @@
-// Generator output -> 8-bit RGB -> PNG.
+// Generator output -> 8-bit RGB (PNG encoding is in png.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import { encode } from 'fast-png';
 
 export interface RgbImage {
   width: number;
@@ -42,10 +41,6 @@ export function rgbImagesFromFloats(data: Float32Array, n: number, h: number, w:
     }
     return { width: w, height: h, data: out };
   });
-}
-
-export function encodePng(img: RgbImage): Uint8Array {
-  return encode({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
 }
 
 /** Tiles images into a grid with `cols` columns and a `pad`-pixel white gutter (for sample sheets). */

@@ -58,9 +58,9 @@ export const SERVE_OPTIONS = {
   maxBatchSize: { schema: int(1, MAX_IMAGES_PER_CALL), default: 8, value: 'n', doc: 'most images the model runs at once' },
   maxQueueDelayMs: {
     schema: int(0, 10_000),
-    default: 10,
+    default: 0,
     value: 'ms',
-    doc: 'longest the oldest queued image waits for a batch to fill before a partial batch runs',
+    doc: 'longest the oldest queued image may wait for a batch to fill while the model is idle (0: run at once; batches still form while the model is busy)',
   },
   maxQueueSize: { schema: int(1, 1_000_000), default: 256, value: 'n', doc: 'images that may wait; beyond it requests are refused at once (503 / UNAVAILABLE)' },
   requestTimeoutMs: { schema: int(1, 3_600_000), default: 30_000, value: 'ms', doc: 'longest a request may take, queue included (504 / DEADLINE_EXCEEDED)' },

@@ -13,7 +13,8 @@ import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
 import { Vocabulary } from '../model/text/vocab.js';
 import { loadCheckpoint, readWeightSet, resolveCheckpointDir, setLatest, writeCheckpoint, LATEST_FILE } from '../model/checkpoint/index.js';
 import { Rng, noiseForSeeds } from '../model/sampling.js';
-import { encodePng, gridOf, toRgbImages } from '../model/image.js';
+import { gridOf, toRgbImages } from '../model/image.js';
+import { encodePng } from '../model/png.js';
 import { openDataset } from './data/open.js';
 import { allCaptions, type Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
@@ -134,7 +135,7 @@ async function writeSamples(g: Generator, cache: SentenceCache, captions: string
   tf.dispose(rows);
   const images = await toRgbImages(all);
   all.dispose();
-  await writeFile(path, encodePng(gridOf(images, n)));
+  await writeFile(path, await encodePng(gridOf(images, n)));
   await writeFile(`${path.replace(/\.png$/, '')}.txt`, captions.map((c, i) => `row ${i + 1}: ${c}`).join('\n') + '\n');
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DfganError } from '../../src/errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../src/model/backend.js';
 import { TextToImage } from '../../src/model/text-to-image.js';
-import { encodePng } from '../../src/model/image.js';
+import { encodePng } from '../../src/model/png.js';
 import { createWorkerEngine, WorkerModel } from '../../src/server/engine/worker-engine.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { makeCheckpoint } from '../helpers/fixtures.js';
@@ -45,7 +45,7 @@ let mixed: WorkerModel | undefined;
 
 test('PNG bytes equal the in-process pipeline, whatever captions and seeds share the batch', async () => {
   const local = await TextToImage.load(dir);
-  const expected = encodePng((await local.generate({ text: RED, seeds: [7], truncation: 0.88 })).images[0]);
+  const expected = await encodePng((await local.generate({ text: RED, seeds: [7], truncation: 0.88 })).images[0]);
   local.dispose();
   // The caption's embedding is computed alone in `model`, and together with other captions in a fresh worker.
   mixed = (await engine.load(dir)) as WorkerModel;

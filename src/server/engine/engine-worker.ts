@@ -6,7 +6,6 @@ import { toDfganError } from '../../errors.js';
 import { selectBackend } from '../../model/backend.js';
 import { TextToImage } from '../../model/text-to-image.js';
 import { noiseForSeed } from '../../model/sampling.js';
-import { encodePng } from '../../model/image.js';
 import { EmbeddingCache } from '../embedding-cache.js';
 import { createGeneratorRunner, type GeneratorRunner } from './generator-runner.js';
 import type { GenerateRow } from './engine.js';
@@ -71,8 +70,7 @@ async function generate(model: TextToImage, runner: GeneratorRunner, cache: Embe
   const noise = new Float32Array(rows.length * zDim);
   rows.forEach((r, i) => noise.set(noiseForSeed(r.seed, zDim, r.truncation), i * zDim));
   const images = await runner.run(noise, sentences, rows.length);
-  const pngs = images.map(encodePng);
-  return { pngs, cacheHits, cacheMisses, seconds: (performance.now() - t0) / 1000 };
+  return { images, cacheHits, cacheMisses, seconds: (performance.now() - t0) / 1000 };
 }
 
 async function handle(model: TextToImage, runner: GeneratorRunner, cache: EmbeddingCache, msg: ToWorker): Promise<void> {
@@ -80,8 +78,8 @@ async function handle(model: TextToImage, runner: GeneratorRunner, cache: Embedd
     switch (msg.type) {
       case 'generate': {
         const r = await generate(model, runner, cache, msg.rows);
-        // Hand the PNG buffers over instead of copying them (each PNG owns its buffer).
-        const buffers = [...new Set(r.pngs.map((p) => p.buffer as ArrayBuffer))];
+        // Hand the pixel buffers over instead of copying them (each image owns its buffer).
+        const buffers = [...new Set(r.images.map((im) => im.data.buffer as ArrayBuffer))];
         post({ type: 'generated', id: msg.id, ...r }, buffers);
         return;
       }

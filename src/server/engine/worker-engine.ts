@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { DfganError, ERROR_CODES } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { Vocabulary, type EncodedCaption } from '../../model/text/vocab.js';
+import { encodePng } from '../../model/png.js';
 import type { BatchOutput, Engine, EngineKind, GenerateRow, LoadedModel, ModelInfo } from './engine.js';
 import type { FromWorker, LoadedReply, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
 
@@ -96,7 +97,10 @@ export class WorkerModel implements LoadedModel {
   async generate(rows: readonly GenerateRow[]): Promise<BatchOutput> {
     const r = await this.call({ type: 'generate', rows: rows.map((row) => ({ ids: [...row.ids], seed: row.seed, truncation: row.truncation })) });
     if (r.type !== 'generated') throw new DfganError('INTERNAL', `engine worker answered ${r.type} to generate`);
-    return { pngs: r.pngs, cacheHits: r.cacheHits, cacheMisses: r.cacheMisses, seconds: r.seconds };
+    // PNGs are encoded here, on libuv's pool (sharp), the batch's images in parallel and off the event loop.
+    const t0 = performance.now();
+    const pngs = await Promise.all(r.images.map(encodePng));
+    return { pngs, cacheHits: r.cacheHits, cacheMisses: r.cacheMisses, seconds: r.seconds + (performance.now() - t0) / 1000 };
   }
 
   /** Tensors alive in the worker (for leak checks). */

@@ -2,6 +2,7 @@
 // each exactly once, in order.
 import type { BackendChoice } from '../../model/backend.js';
 import type { ErrorCode } from '../../errors.js';
+import type { RgbImage } from '../../model/image.js';
 import type { EngineKind, GenerateRow, RuntimeKind } from './engine.js';
 
 export interface WorkerInit {
@@ -45,6 +46,6 @@ export interface LoadedReply {
 export type FromWorker =
   | LoadedReply
   | { type: 'load-failed'; error: WireError }
-  | { type: 'generated'; id: number; pngs: Uint8Array[]; cacheHits: number; cacheMisses: number; seconds: number }
+  | { type: 'generated'; id: number; images: RgbImage[]; cacheHits: number; cacheMisses: number; seconds: number }
   | { type: 'done'; id: number; tensors: number }
   | { type: 'failed'; id: number; error: WireError };

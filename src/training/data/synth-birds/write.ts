@@ -17,7 +17,8 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DfganError } from '../../../errors.js';
-import { encodePng, type RgbImage } from '../../../model/image.js';
+import type { RgbImage } from '../../../model/image.js';
+import { encodePng } from '../../../model/png.js';
 import { assertSeed, Rng } from '../../../model/sampling.js';
 import { cubCropBox } from '../cub.js';
 import type { Dataset, Split } from '../dataset.js';
@@ -303,7 +304,7 @@ export async function writeSynthBirds(options: WriteSynthBirdsOptions): Promise<
       trainTest.push(`${id} ${split === 'train' ? 1 : 0}`);
       lists[split].push(it.key);
       attrLines.push(JSON.stringify({ key: it.key, split, ...it.attributes }));
-      pending.push(writeFile(join(cubDir, 'images', `${it.key}.png`), encodePng(it.image)));
+      pending.push(encodePng(it.image).then((png) => writeFile(join(cubDir, 'images', `${it.key}.png`), png)));
       pending.push(writeFile(join(tmp, 'text', `${it.key}.txt`), it.captions.join('\n') + '\n'));
       if (pending.length >= 64) await Promise.all(pending.splice(0));
       bar?.increment();
