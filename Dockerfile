@@ -1,11 +1,17 @@
-# dfgan inference server. On a GPU host, build with the CUDA runtime base and tfjs-node-gpu is picked at run time:
-#   docker build --build-arg BASE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04 ...  (install node 20 there)
-# The default image runs on CPU (tfjs-node when its native library installs, else the wasm backend).
-FROM node:20-bookworm-slim
+# dfgan inference server. The default image runs on CPU: the generator on ONNX Runtime (its CPU binary ships in
+# onnxruntime-node), the text encoder on tfjs (tfjs-node when its native library installs, else wasm).
+# On a GPU host, build from a CUDA 12 + cuDNN 9 runtime base (with Node 20 installed there) and fetch ONNX Runtime's
+# CUDA provider at build time:
+#   docker build --build-arg BASE=<cuda-12 cudnn-9 runtime image with node 20> --build-arg ONNXRUNTIME_CUDA=1 .
+ARG BASE=node:20-bookworm-slim
+FROM ${BASE}
+ARG ONNXRUNTIME_CUDA=
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci && npm cache clean --force
+RUN npm ci \
+ && if [ -n "$ONNXRUNTIME_CUDA" ]; then ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install; fi \
+ && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 COPY proto ./proto
