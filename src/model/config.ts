@@ -24,6 +24,14 @@ export const TextEncoderConfigSchema = z
     embeddingDim: z.number().int().min(1).default(300).describe('word embedding size'),
     hiddenPerDirection: z.number().int().min(1).default(128).describe('LSTM units per direction'),
     maxWords: z.number().int().min(1).default(18).describe('words kept per caption'),
+    sentenceScale: z
+      .number()
+      .positive()
+      .default(1)
+      .describe(
+        'factor on sentence vectors (1 for the official encoders). DAMSM losses are cosines, blind to it; pretrain-text sets it so that ' +
+          'sentence vectors vary by about 1 per dimension across captions, as the noise does, so that the GAN can read them under MA-GP',
+      ),
   })
   .strict();
 export type TextEncoderConfig = Readonly<z.infer<typeof TextEncoderConfigSchema>>;

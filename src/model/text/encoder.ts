@@ -138,7 +138,8 @@ export function createTextEncoder(cfgInput: TextEncoderConfig, opts: { seed?: nu
       const fwd = run('', false);
       const bwd = run('_reverse', true);
 
-      const sentence = tf.concat([fwd.last, bwd.last], 1) as tf.Tensor2D;
+      const both = tf.concat([fwd.last, bwd.last], 1) as tf.Tensor2D;
+      const sentence = config.sentenceScale === 1 ? both : (tf.mul(both, config.sentenceScale) as tf.Tensor2D);
       const words = tf.concat([tf.stack(fwd.hs, 1), tf.stack(bwd.hs, 1)], 2) as tf.Tensor3D;
       return { sentence, words };
     });

@@ -28,6 +28,7 @@ import { loadCheckpoint, readManifest, readWeightSet, resolveCheckpointDir, setL
 import { Rng } from '../../model/sampling.js';
 import { openDataset } from '../data/open.js';
 import { allCaptions, type Dataset } from '../data/dataset.js';
+import { measureSentenceScale } from './sentence-scale.js';
 import { BatchLoader } from '../data/loader.js';
 import { evalTransform } from '../data/transform.js';
 import { Adam } from '../adam.js';
@@ -416,6 +417,7 @@ export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Pro
     }
     const evalPairs = await loadEvalPairs(testSet ?? trainSet, m.vocab, cfg.evalPairs, S, maxWords);
     const evaluate = () => evaluateRetrieval(m.text, m.image, evalPairs, cfg);
+    const scaleCaptions = await allCaptions(trainSet);
 
     let current = m.startStep;
     // A resumed run that takes no step has nothing new to save.
@@ -443,13 +445,14 @@ export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Pro
         if (bar) bar.update({ r1: lastEval.sentenceR1.toFixed(3) });
         else log.info({ step: current, ...lastEval }, msg);
       }
+      const sentenceScale = await measureSentenceScale(m.text, m.vocab, scaleCaptions);
       await writeCheckpoint(
         join(cfg.out, name),
         {
           name: cfg.name,
           step: current,
           generatorConfig: m.g.config,
-          textEncoderConfig: m.text.config,
+          textEncoderConfig: { ...m.text.config, sentenceScale },
           vocab: m.vocab,
           networks: { generator: m.g.params, textEncoder: m.text.params, discriminator: m.d.params, head: m.c.params, imageEncoder: m.image.params, optimizer: step.optimizer },
           info: {
