@@ -16,6 +16,7 @@ import { Rng, noiseForSeeds } from '../model/sampling.js';
 import { gridOf, toRgbImages } from '../model/image.js';
 import { encodePng } from '../model/png.js';
 import { openDataset } from './data/open.js';
+import { measureSentenceScale } from './damsm/sentence-scale.js';
 import { allCaptions, type Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { Adam } from './adam.js';
@@ -157,6 +158,12 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
 
   const m = await setUp(cfg, trainSet, testSet, log);
   const cache = new SentenceCache(m.text, m.vocab);
+  // How much sentence vectors vary across captions: D can only read them under MA-GP if it is about 1 (see
+  // damsm/sentence-scale.ts); encoders written before sentenceScale existed give far less.
+  const spread = m.text.config.sentenceScale / (await measureSentenceScale(m.text, m.vocab, await allCaptions(trainSet), 1024));
+  const spreadMsg = `sentence vectors vary by ${spread.toFixed(3)} per dimension across captions (sentenceScale ${m.text.config.sentenceScale.toFixed(3)})`;
+  if (spread < 0.25) log.warn({ spread }, `${spreadMsg}: too little for D to tell captions apart under MA-GP; use a text encoder from the current pretrain-text`);
+  else log.info({ spread }, spreadMsg);
   // One replica per core: the wasm backend computes on one thread, so the batch is sharded over worker threads.
   const workers = usableWorkers(cfg.workers, cfg.batchSize);
   if (workers > 1) log.info({ workers }, `data-parallel training on ${workers} replicas`);
