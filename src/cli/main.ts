@@ -116,6 +116,38 @@ program
     printJson(await runExportOnnx({ checkpoint: o.checkpoint, out: o.out, overwrite: o.overwrite }));
   });
 
+program
+  .command('import')
+  .description("turn the official DF-GAN release (PyTorch .pth: NetG alone or the training state, DAMSM text encoder and captions_DAMSM.pickle) into a checkpoint; never runs pickled code")
+  .requiredOption('--generator <file.pth>', 'NetG state dict, or the release training state state_epoch_XXX.pth ({model: {netG, netD, netC}, ...})')
+  .option('--text-encoder <file.pth>', 'DAMSM text encoder (e.g. text_encoder200.pth); needs --captions')
+  .option('--captions <file.pickle>', "DAMSM's captions_DAMSM.pickle: the text encoder's vocabulary")
+  .option('--text-from <dir>', 'instead of --text-encoder/--captions: reuse the text encoder and vocabulary of this checkpoint')
+  .requiredOption('--size <s>', `image size of the generator (${IMAGE_SIZES.join(', ')}); checked against the file`, choiceArg('--size', IMAGE_SIZES.map(String)))
+  .option('--nf <f>', 'base channel count (default: read from the file; checked when given)', intArg('--nf', 1, 512))
+  .requiredOption('--out <dir>', 'checkpoint folder to create')
+  .option('--name <name>', 'model name', 'dfgan')
+  .option('--no-discriminator', 'leave out NetD and NetC of a training state (generation only)')
+  .option('--overwrite', 'replace an existing folder', false)
+  .action(async (o, cmd: Command) => {
+    await withBackend(cmd.optsWithGlobals<GlobalOpts>());
+    const { runImport } = await import('./import.js');
+    printJson(
+      await runImport({
+        generator: o.generator,
+        textEncoder: o.textEncoder,
+        captions: o.captions,
+        textFrom: o.textFrom,
+        size: Number(o.size),
+        nf: o.nf,
+        out: o.out,
+        name: o.name,
+        discriminator: o.discriminator,
+        overwrite: o.overwrite,
+      }),
+    );
+  });
+
 registerSynthCommand(program);
 registerTrainCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));
 registerEvalCommand(program, (cmd) => withBackend(cmd.optsWithGlobals<GlobalOpts>()));

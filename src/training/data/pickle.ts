@@ -1,11 +1,17 @@
 // A restricted unpickler for plain data (protocols 0-5). It understands None, bools, ints, floats, str, bytes,
 // lists, tuples, dicts, sets and the memo/framing opcodes, and nothing else: every opcode that would look up or
 // call Python code (GLOBAL, STACK_GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX, EXT*, PERSID) is refused
-// with INVALID_ARGUMENT before anything happens. Nothing is ever executed.
+// with INVALID_ARGUMENT before anything happens, unless the caller opts in through the hooks below. Nothing is
+// ever executed.
 //
-// Extension hook: `allowGlobals` maps 'module.name' to a JS function. An allowed GLOBAL/STACK_GLOBAL pushes a
-// handle, and REDUCE / NEWOBJ / INST / OBJ applied to such a handle call the function with the argument tuple.
-// Any other global stays refused; BUILD (setting object state) is always refused.
+// Extension hooks, all off by default (PyTorch files use them, see src/model/torch/):
+// - `allowGlobals` maps 'module.name' to a JS function. An allowed GLOBAL/STACK_GLOBAL pushes a handle, and
+//   REDUCE / NEWOBJ / INST / OBJ applied to such a handle call the function with the argument tuple. Any other
+//   global stays refused, naming it.
+// - `persistentLoad` resolves PERSID / BINPERSID ids (PyTorch's references to tensor storages).
+// - `build` decides BUILD (setting an object's state): it is asked for each BUILD and must apply the state itself
+//   and return true, or return false to refuse. Without it BUILD is refused.
+// The hooks are plain JS functions: whatever they do is the caller's choice; the unpickler itself runs nothing.
 import { DfganError } from '../../errors.js';
 
 /** What a plain-data pickle decodes to. */
@@ -19,7 +25,14 @@ export type PickleValue =
   | PickleValue[]
   | Map<PickleValue, PickleValue>
   | Set<PickleValue>
-  | PickleGlobal;
+  | PickleGlobal
+  | PickleObject;
+
+/**
+ * Base class of objects that only the caller's hooks create (e.g. tensors made by an allow-listed global).
+ * Plain-data pickles never contain one.
+ */
+export abstract class PickleObject {}
 
 /** Stand-in for an allow-listed Python global on the stack (only exists while unpickling). */
 export class PickleGlobal {
@@ -39,6 +52,13 @@ export interface UnpickleOptions {
   py2StrEncoding?: 'utf8' | 'latin1' | 'bytes';
   /** 'module.name' -> constructor/function that REDUCE/NEWOBJ/INST/OBJ may call. Empty by default. */
   allowGlobals?: ReadonlyMap<string, (args: PickleValue[]) => PickleValue>;
+  /** Resolves a persistent id (PERSID: its text line; BINPERSID: the object popped). Absent: both refused. */
+  persistentLoad?: (pid: PickleValue) => PickleValue;
+  /**
+   * Handles BUILD: apply `state` to `target` and return true, or return false to refuse it (the error names
+   * the target's kind). Absent: BUILD is refused.
+   */
+  build?: (target: PickleValue, state: PickleValue) => boolean;
 }
 
 const HIGHEST_PROTOCOL = 5;
@@ -67,6 +87,16 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
   return new Unpickler(bytes, options).run();
 }
 
+/**
+ * Decodes the pickle that starts at byte `offset` of `bytes` (a stream of several pickles, as PyTorch's legacy
+ * format writes) and returns its value and the offset just past its STOP.
+ */
+export function unpickleAt(bytes: Uint8Array, offset: number, options: UnpickleOptions = {}): { value: PickleValue; end: number } {
+  const u = new Unpickler(bytes, options, offset);
+  const value = u.run();
+  return { value, end: u.position };
+}
+
 class Unpickler {
   private pos = 0;
   private stack: PickleValue[] = [];
@@ -80,9 +110,15 @@ class Unpickler {
   constructor(
     private readonly data: Uint8Array,
     private readonly opts: UnpickleOptions,
+    start = 0,
   ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.src = opts.source ? `${opts.source}: ` : '';
+    this.pos = start;
+  }
+
+  get position(): number {
+    return this.pos;
   }
 
   private fail(msg: string): never {
@@ -526,10 +562,25 @@ class Unpickler {
           this.push(this.call(cls, args));
           break;
         }
-        case 0x92: // NEWOBJ_EX
-        case 0x62: // BUILD
         case 0x50: // PERSID
-        case 0x51: // BINPERSID
+          if (!this.opts.persistentLoad) this.refuseOpcode();
+          this.push(this.persistent(this.line()));
+          break;
+        case 0x51: {
+          // BINPERSID
+          if (!this.opts.persistentLoad) this.refuseOpcode();
+          this.push(this.persistent(this.pop()));
+          break;
+        }
+        case 0x62: {
+          // BUILD
+          if (!this.opts.build) this.refuseOpcode();
+          const state = this.pop();
+          const target = this.top();
+          if (!this.opts.build(target, state)) this.fail(`refusing pickle opcode BUILD on ${kindOf(target)}`);
+          break;
+        }
+        case 0x92: // NEWOBJ_EX
         case 0x82: // EXT1
         case 0x83: // EXT2
         case 0x84: // EXT4
@@ -540,6 +591,15 @@ class Unpickler {
           this.fail(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')}`);
       }
     }
+  }
+
+  private refuseOpcode(): never {
+    this.fail(`refusing pickle opcode ${this.opName()}; only plain data is accepted`);
+  }
+
+  private persistent(pid: PickleValue): PickleValue {
+    if (pid instanceof PickleGlobal) this.fail(`${this.opName()} id is a bare global ${pid.name}`);
+    return this.opts.persistentLoad!(pid);
   }
 
   private listOf(v: PickleValue): PickleValue[] {
@@ -557,6 +617,18 @@ class Unpickler {
     if (!/^[+-]?\d+$/.test(t)) this.fail(`bad ${this.opName()} value ${JSON.stringify(s)}`);
     return intOf(BigInt(t));
   }
+}
+
+/** A short description of a value's kind, for messages. */
+function kindOf(v: PickleValue): string {
+  if (v === null) return 'None';
+  if (Array.isArray(v)) return 'a list or tuple';
+  if (v instanceof Map) return 'a dict';
+  if (v instanceof Set) return 'a set';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (v instanceof PickleGlobal) return `the global ${v.name}`;
+  if (v instanceof PickleObject) return `a ${v.constructor.name}`;
+  return `a ${typeof v}`;
 }
 
 function intOf(v: bigint): number | bigint {
