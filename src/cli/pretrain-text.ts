@@ -27,6 +27,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
     .option('--lr <lr>', 'Adam learning rate (default 2e-4)', floatArg('--lr', 0, 1, { exclusiveMin: true }))
     .option('--dropout <p>', 'word embedding dropout in training (default 0.5)', floatArg('--dropout', 0, 0.99))
     .option('--grad-clip <n>', 'global-norm clip of the text encoder gradients (default 0.25)', floatArg('--grad-clip', 0, 1e9, { exclusiveMin: true }))
+    .option('--sentence-spread <s>', 'per-dimension spread across captions of the saved sentence vectors (sets sentenceScale; default 0.25)', floatArg('--sentence-spread', 0, 1e6, { exclusiveMin: true }))
     .option('--eval-pairs <n>', 'test pairs of the R@1 evaluation (default 100)', intArg('--eval-pairs', 2, 10000))
     .option('--checkpoint-every <n>', 'steps between checkpoints (default 500)', intArg('--checkpoint-every', 1, 1e9))
     .option('--keep-checkpoints <n>', 'checkpoints kept (default 3)', intArg('--keep-checkpoints', 1, 1000))
@@ -50,6 +51,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
             lr: o.lr,
             dropout: o.dropout,
             gradClip: o.gradClip,
+            sentenceSpread: o.sentenceSpread,
             evalPairs: o.evalPairs,
             checkpointEvery: o.checkpointEvery,
             keepCheckpoints: o.keepCheckpoints,

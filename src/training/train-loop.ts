@@ -160,9 +160,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   const cache = new SentenceCache(m.text, m.vocab);
   // How much sentence vectors vary across captions: D can only read them under MA-GP if it is about 1 (see
   // damsm/sentence-scale.ts); encoders written before sentenceScale existed give far less.
-  const spread = m.text.config.sentenceScale / (await measureSentenceScale(m.text, m.vocab, await allCaptions(trainSet), 1024));
+  const spread = m.text.config.sentenceScale / (await measureSentenceScale(m.text, m.vocab, await allCaptions(trainSet), { sample: 1024 }));
   const spreadMsg = `sentence vectors vary by ${spread.toFixed(3)} per dimension across captions (sentenceScale ${m.text.config.sentenceScale.toFixed(3)})`;
-  if (spread < 0.25) log.warn({ spread }, `${spreadMsg}: too little for D to tell captions apart under MA-GP; use a text encoder from the current pretrain-text`);
+  if (spread < 0.1) log.warn({ spread }, `${spreadMsg}: too little for D to tell captions apart under MA-GP; use a text encoder from the current pretrain-text`);
   else log.info({ spread }, spreadMsg);
   // One replica per core: the wasm backend computes on one thread, so the batch is sharded over worker threads.
   const workers = usableWorkers(cfg.workers, cfg.batchSize);

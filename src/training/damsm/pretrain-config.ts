@@ -33,6 +33,11 @@ export const PretrainConfigSchema = z
     gamma3: z.number().positive().default(10).describe('logit scale'),
     dropout: z.number().min(0).max(0.99).default(0.5).describe('dropout on word embeddings in training'),
     gradClip: z.number().positive().default(0.25).describe('global-norm clip of the text encoder gradients (AttnGAN RNN_GRAD_CLIP)'),
+    sentenceSpread: z
+      .number()
+      .positive()
+      .default(0.25)
+      .describe('per-dimension spread across captions that the saved sentenceScale gives sentence vectors (see damsm/sentence-scale.ts)'),
     maskSameCaption: z.boolean().default(true).describe('leave pairs with identical captions out of the mismatch softmaxes'),
     checkpointEvery: z.number().int().min(1).default(500),
     keepCheckpoints: z.number().int().min(1).default(3).describe('older ckpt-* folders are removed (never `latest`)'),

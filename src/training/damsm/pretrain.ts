@@ -445,7 +445,7 @@ export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Pro
         if (bar) bar.update({ r1: lastEval.sentenceR1.toFixed(3) });
         else log.info({ step: current, ...lastEval }, msg);
       }
-      const sentenceScale = await measureSentenceScale(m.text, m.vocab, scaleCaptions);
+      const sentenceScale = await measureSentenceScale(m.text, m.vocab, scaleCaptions, { spread: cfg.sentenceSpread });
       await writeCheckpoint(
         join(cfg.out, name),
         {

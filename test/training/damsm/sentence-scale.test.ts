@@ -32,7 +32,7 @@ test('sentenceScale multiplies sentence vectors (not word features), and the mea
   const vocab = Vocabulary.buildFromCaptions(CAPTIONS);
   const plain = createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: 4 });
   const ids = CAPTIONS.map((c) => vocab.encode(c, 18).ids);
-  const scale = await measureSentenceScale(plain, vocab, CAPTIONS);
+  const scale = await measureSentenceScale(plain, vocab, CAPTIONS, { spread: 1 });
   assert.ok(scale > 1, `a fresh encoder's sentences vary little, so the scale is large (got ${scale})`);
   const scaled = createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size, sentenceScale: scale }), { seed: 4 });
   const a = plain.encodeIds(ids);
@@ -43,7 +43,7 @@ test('sentenceScale multiplies sentence vectors (not word features), and the mea
   const d = b.sentence.shape[1];
   assert.ok(Math.abs(spread(sb as Float32Array, ids.length, d) - 1) < 1e-3, 'unit spread per dimension');
   // Measuring the scaled encoder returns the same factor (it replaces the old one, it does not stack).
-  assert.ok(Math.abs((await measureSentenceScale(scaled, vocab, CAPTIONS)) / scale - 1) < 1e-3);
+  assert.ok(Math.abs((await measureSentenceScale(scaled, vocab, CAPTIONS, { spread: 1 })) / scale - 1) < 1e-3);
   tf.dispose([a.sentence, a.words, b.sentence, b.words]);
   plain.dispose();
   scaled.dispose();
@@ -52,4 +52,13 @@ test('sentenceScale multiplies sentence vectors (not word features), and the mea
 test('old configs without sentenceScale read as 1', () => {
   assert.equal(parseTextEncoderConfig({ vocabSize: 10 }).sentenceScale, 1);
   assert.throws(() => parseTextEncoderConfig({ vocabSize: 10, sentenceScale: 0 }), /sentenceScale/);
+});
+
+test('the scale is proportional to the spread asked for', async () => {
+  const vocab = Vocabulary.buildFromCaptions(CAPTIONS);
+  const text = createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: 4 });
+  const one = await measureSentenceScale(text, vocab, CAPTIONS, { spread: 1 });
+  const quarter = await measureSentenceScale(text, vocab, CAPTIONS, { spread: 0.25 });
+  assert.ok(Math.abs(quarter / one - 0.25) < 1e-9);
+  text.dispose();
 });
