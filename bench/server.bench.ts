@@ -3,7 +3,7 @@
 // measured in the same run: the generator alone on ONNX Runtime (or tfjs) at the server's batch size for
 // throughput, and at batch 1 for latency. Clients run in this process, against a server on 127.0.0.1.
 // Usage: npm run bench:server [-- --engine auto|onnx|tfjs] [--backend wasm] [--checkpoint DIR | --size 256 --nf 32]
-//        [--batch 8] [--delay-ms 5] [--seconds 4]
+//        [--batch 8] [--delay-ms 0] [--seconds 4]
 import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '64' },
     nf: { type: 'string', default: '8' },
     batch: { type: 'string', default: '8' },
-    'delay-ms': { type: 'string', default: '5' },
+    'delay-ms': { type: 'string', default: '0' },
     seconds: { type: 'string', default: '4' },
   },
 });
@@ -175,6 +175,9 @@ try {
   const server = await startServer(config, { log: createLogger('warn') });
   await server.loaded;
   const info = server.host.info!;
+  // The bare runtime is measured before and after the server rows and their mean is the reference, so that a change
+  // in the machine's load during the run shows (as the spread between the two) instead of skewing the ratios.
+  const bareBefore = await bareRuntime(ckpt.dir, info.engine);
   const url = `http://127.0.0.1:${server.httpPort}/generate`;
   const Client = textToImageClient();
   const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as unknown as Record<string, Function>;
@@ -209,12 +212,16 @@ try {
   }
   const engineRate = images / ((performance.now() - t0) / 1000);
   await model.dispose();
-  const bare = await bareRuntime(ckpt.dir, info.engine);
+  const bareAfter = await bareRuntime(ckpt.dir, info.engine);
+  const bare = { rate: (bareBefore.rate + bareAfter.rate) / 2, p50: (bareBefore.p50 + bareAfter.p50) / 2 };
 
   const runtimeName = info.engine === 'onnx' ? `ONNX Runtime (${info.backend})` : `tfjs (${info.backend})`;
   console.log(`# inference server benchmark: ${info.name} ${info.imageSize}x${info.imageSize} (${ckpt.what}), generator on ${runtimeName}`);
   console.log(`# max batch ${batch}, queue delay ${config.maxQueueDelayMs} ms, ${seconds} s per row, 1 image per request, clients in-process`);
-  console.log(`# bare ${runtimeName}: ${bare.rate.toFixed(1)} images/s at batch ${batch}, p50 ${bare.p50.toFixed(1)} ms at batch 1`);
+  console.log(
+    `# bare ${runtimeName}: ${bare.rate.toFixed(1)} images/s at batch ${batch} (${bareBefore.rate.toFixed(1)} before the server rows, ${bareAfter.rate.toFixed(1)} after), ` +
+      `p50 ${bare.p50.toFixed(1)} ms at batch 1 (${bareBefore.p50.toFixed(1)} / ${bareAfter.p50.toFixed(1)})`,
+  );
   console.log(`# engine worker (text encoder + generator + PNG, no queue or transport): ${engineRate.toFixed(1)} images/s at batch ${batch} (${(engineRate / bare.rate).toFixed(2)} of bare)`);
   console.log(`| transport | concurrency | images/s | vs bare batch ${batch} | p50 ms | p50 vs bare batch 1 | p95 ms | p99 ms | failures |`);
   console.log('|---|---|---|---|---|---|---|---|---|');
