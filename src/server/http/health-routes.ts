@@ -45,6 +45,7 @@ export function healthRoutes(deps: { service: GenerationService; host: ModelHost
         imageSize: info.imageSize,
         engine: info.engine,
         backend: info.backend,
+        ...(info.fallback ? { fallback: info.fallback } : {}),
       });
     })
     .get('/v2/models/:name/ready', (req, res) => {
