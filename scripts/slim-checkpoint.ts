@@ -14,7 +14,7 @@ if (!src || !destRoot) {
 }
 await selectBackend('cpu');
 const dir = await resolveCheckpointDir(src);
-const ck = await loadCheckpoint(dir);
+const ck = await loadCheckpoint(dir, { withDiscriminator: true });
 try {
   const name = basename(dir);
   const m = await writeCheckpoint(
