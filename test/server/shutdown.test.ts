@@ -174,9 +174,10 @@ test('`dfgan serve` on SIGTERM loses no accepted request and exits 0; a second s
   }
 
   // A second signal while work is still running exits without waiting for it.
-  // A model big enough (64x64, nf 16) that 64 images one at a time take a second or more.
+  // A model big enough (64x64, nf 16) that 64 images one at a time take a second or more on tfjs (ONNX Runtime
+  // would finish them before the second signal).
   const slow = await makeCheckpoint(await tempDir(), { size: 64, nf: 16, discriminator: false });
-  const q = await spawnServe(['--checkpoint', slow, '--max-batch-size', '1', '--max-queue-delay-ms', '0', '--max-images-per-request', '64', '--shutdown-timeout-ms', '60000']);
+  const q = await spawnServe(['--checkpoint', slow, '--engine', 'tfjs', '--max-batch-size', '1', '--max-queue-delay-ms', '0', '--max-images-per-request', '64', '--shutdown-timeout-ms', '60000']);
   try {
     const big = request(`http://127.0.0.1:${q.ports.http}`).post('/generate').send({ text: 'a red bird', n: 64 }).then(
       (r) => r.status,
