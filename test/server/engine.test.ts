@@ -11,6 +11,7 @@ import { createWorkerEngine, WorkerModel } from '../../src/server/engine/worker-
 import { useTestBackend } from '../helpers/backend.js';
 import { makeCheckpoint } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/tmp.js';
+import { assertNoWorkerLeaks } from '../helpers/engine-leaks.js';
 
 const backend = (process.env.DFGAN_TEST_BACKEND ?? 'auto') as BackendChoice;
 assert.ok(BACKEND_CHOICES.includes(backend));
@@ -76,20 +77,7 @@ test('repeated captions hit the embedding cache (keyed by word ids, so spelling 
   assert.deepEqual(Buffer.from(second.pngs[0]), Buffer.from(first.pngs[0]));
 });
 
-test('no tensors leak in the worker across generate, warm-up and failed calls', async () => {
-  const ids = model.tokenize(RED).ids;
-  await model.generate([{ ids, seed: 1, truncation: 0.88 }]);
-  const before = await model.tensorCount();
-  await model.warmup([1, 3]);
-  for (let i = 0; i < 3; i++) {
-    await model.generate([
-      { ids, seed: i, truncation: 0.88 },
-      { ids: [1, 2, 3], seed: i, truncation: null },
-    ]);
-    await assert.rejects(model.generate([{ ids: [999_999], seed: 1, truncation: 0.88 }]), (e: unknown) => e instanceof DfganError && e.code === 'INVALID_ARGUMENT');
-  }
-  assert.equal(await model.tensorCount(), before);
-});
+test('no tensors leak in the worker across generate, warm-up and failed calls', () => assertNoWorkerLeaks(model, RED));
 
 let big: WorkerModel | undefined;
 

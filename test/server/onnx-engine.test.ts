@@ -9,6 +9,7 @@ import type { EngineKind } from '../../src/server/engine/engine.js';
 import { useTestBackend } from '../helpers/backend.js';
 import { makePerturbedCheckpoint } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/tmp.js';
+import { assertNoWorkerLeaks } from '../helpers/engine-leaks.js';
 
 const backend = (process.env.DFGAN_TEST_BACKEND ?? 'auto') as BackendChoice;
 assert.ok(BACKEND_CHOICES.includes(backend));
@@ -92,20 +93,7 @@ test('ONNX Runtime and tfjs engines give the same pixels (off by at most one lev
   assert.ok(differing < 0.01 * rows.length * 32 * 32 * 3, `${differing} values differ`);
 });
 
-test('no tfjs tensors leak in the ONNX engine worker (its text encoder runs on tfjs)', async () => {
-  const ids = onnx.tokenize(RED).ids;
-  await onnx.generate([{ ids, seed: 1, truncation: 0.88 }]);
-  const before = await onnx.tensorCount();
-  await onnx.warmup([1, 3]);
-  for (let i = 0; i < 3; i++) {
-    await onnx.generate([
-      { ids, seed: i, truncation: 0.88 },
-      { ids: [1, 2, 3], seed: i, truncation: null },
-    ]);
-    await assert.rejects(onnx.generate([{ ids: [999_999], seed: 1, truncation: 0.88 }]), (e: unknown) => e instanceof DfganError && e.code === 'INVALID_ARGUMENT');
-  }
-  assert.equal(await onnx.tensorCount(), before);
-});
+test('no tfjs tensors leak in the ONNX engine worker (its text encoder runs on tfjs)', () => assertNoWorkerLeaks(onnx, RED));
 
 test('dispose waits for calls already made, then refuses new ones', async () => {
   const m = await load('onnx');
