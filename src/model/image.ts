@@ -15,11 +15,7 @@ export interface RgbImage {
 export async function toRgbImages(images: tf.Tensor4D): Promise<RgbImage[]> {
   const [b, h, w, c] = images.shape;
   if (c !== 3) throw new Error(`expected 3 channels, got ${c}`);
-  const bytes = tf.tidy(() => tf.cast(tf.round(tf.mul(tf.clipByValue(tf.add(tf.mul(images, 0.5), 0.5), 0, 1), 255)), 'int32'));
-  const data = (await bytes.data()) as Int32Array;
-  bytes.dispose();
-  const per = h * w * 3;
-  return Array.from({ length: b }, (_, i) => ({ width: w, height: h, data: Uint8Array.from(data.subarray(i * per, (i + 1) * per)) }));
+  return rgbImagesFromFloats((await images.data()) as Float32Array, b, h, w);
 }
 
 /** Round half to even, as tf.round does, so both engines map a value on a tie the same way. */
@@ -28,7 +24,7 @@ function roundHalfEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** The same mapping as toRgbImages, for images NHWC in [-1, 1] already on the host ([n * h * w * 3], float32 maths). */
+/** toRgbImages for images NHWC in [-1, 1] already on the host ([n * h * w * 3]), in float32 maths (one mapping for both engines). */
 export function rgbImagesFromFloats(data: Float32Array, n: number, h: number, w: number): RgbImage[] {
   const per = h * w * 3;
   if (data.length !== n * per) throw new Error(`expected ${n * per} values for ${n} images of ${w}x${h}, got ${data.length}`);

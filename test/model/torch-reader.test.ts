@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DfganError } from '../../src/errors.js';
-import { PickleObject, unpickle, type PickleValue } from '../../src/training/data/pickle.js';
+import { PickleObject, unpickle, type PickleValue } from '../../src/pickle.js';
 import { readTorchFile } from '../../src/model/torch/serialization.js';
 import { TorchTensor, halfToFloat } from '../../src/model/torch/tensor.js';
 import { ZipArchive, crc32 } from '../../src/model/torch/zip.js';

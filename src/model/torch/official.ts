@@ -15,7 +15,7 @@ import { DfganError } from '../../errors.js';
 import { IMAGE_SIZES, type GeneratorConfig, type TextEncoderConfig, discriminatorPairs, parseGeneratorConfig, parseTextEncoderConfig } from '../config.js';
 import type { ParamSpec } from '../params.js';
 import { END_TOKEN, Vocabulary } from '../text/vocab.js';
-import { type PickleValue, unpickle } from '../../training/data/pickle.js';
+import { type PickleValue, unpickle } from '../../pickle.js';
 import { TorchTensor } from './tensor.js';
 import type { TorchFile } from './serialization.js';
 

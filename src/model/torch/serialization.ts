@@ -12,7 +12,7 @@
 // `_metadata` attribute may arrive through BUILD). Any other global is refused with an error naming it. Tensors
 // come back as TorchTensor objects inside plain Maps and arrays.
 import { DfganError } from '../../errors.js';
-import { PickleGlobal, type PickleValue, type UnpickleOptions, unpickleAt } from '../../training/data/pickle.js';
+import { PickleGlobal, type PickleValue, type UnpickleOptions, unpickleAt } from '../../pickle.js';
 import { ELEMENT_SIZE, STORAGE_TYPES, TorchStorage, TorchTensor } from './tensor.js';
 import { looksLikeZip, ZipArchive } from './zip.js';
 

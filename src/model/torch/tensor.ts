@@ -2,7 +2,7 @@
 // and strides, as torch._utils._rebuild_tensor_v2 receives them. Values are copied out on demand, in row-major
 // (C) order whatever the strides.
 import { DfganError } from '../../errors.js';
-import { PickleObject } from '../../training/data/pickle.js';
+import { PickleObject } from '../../pickle.js';
 
 export type TorchDtype = 'float32' | 'float16' | 'float64' | 'int64';
 

@@ -12,7 +12,7 @@ import { DfganError } from '../../errors.js';
 import type { RgbImage } from '../../model/image.js';
 import type { Dataset, Split } from './dataset.js';
 import { crop, readImage } from './image-io.js';
-import { unpickle } from './pickle.js';
+import { unpickle } from '../../pickle.js';
 
 export const CUB_CAPTIONS_PER_IMAGE = 10;
 const IMAGE_EXTS = ['.jpg', '.jpeg', '.png', '.JPG', '.JPEG', '.PNG'];

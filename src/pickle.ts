@@ -12,7 +12,7 @@
 // - `build` decides BUILD (setting an object's state): it is asked for each BUILD and must apply the state itself
 //   and return true, or return false to refuse. Without it BUILD is refused.
 // The hooks are plain JS functions: whatever they do is the caller's choice; the unpickler itself runs nothing.
-import { DfganError } from '../../errors.js';
+import { DfganError } from './errors.js';
 
 /** What a plain-data pickle decodes to. */
 export type PickleValue =

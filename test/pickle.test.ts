@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DfganError } from '../../../src/errors.js';
-import { unpickle, type PickleValue } from '../../../src/training/data/pickle.js';
-import { pickleStrList } from './fixtures.js';
+import { DfganError } from '../src/errors.js';
+import { unpickle, type PickleValue } from '../src/pickle.js';
+import { pickleStrList } from './training/data/fixtures.js';
 
-const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'pickle');
+const dir = join(import.meta.dirname, 'fixtures', 'pickle');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
 
 const KEYS = [
