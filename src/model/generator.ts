@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type GeneratorConfig, generatorPairs } from './config.js';
 import { Initializer, ParamStore } from './params.js';
-import { conv2d, linear, upsample2 } from './ops.js';
+import { conv2d, leakyRelu, linear, upsample2 } from './ops.js';
 
 export interface Generator {
   readonly config: GeneratorConfig;
@@ -65,12 +65,12 @@ function affine(p: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2D
   return tf.add(tf.mul(x, mlp('fc_gamma')), mlp('fc_beta')) as tf.Tensor4D;
 }
 
-// The generator needs only first derivatives, so it can use the fused tf.leakyRelu kernel. Every stage runs in
+// The generator needs only first derivatives (leakyRelu's `twice` false). Every stage runs in
 // its own tidy so a large batch keeps a few activations alive at a time, not the whole forward pass (the wasm
 // heap cannot hold all of them at 256x256).
 function dfBlock(p: ParamStore, prefix: string, x: tf.Tensor4D, cond: tf.Tensor2D): tf.Tensor4D {
-  const h = tf.tidy(() => tf.leakyRelu(affine(p, `${prefix}.affine0`, x, cond), 0.2));
-  const y = tf.tidy(() => tf.leakyRelu(affine(p, `${prefix}.affine1`, h, cond), 0.2));
+  const h = tf.tidy(() => leakyRelu(affine(p, `${prefix}.affine0`, x, cond), 0.2, false) as tf.Tensor4D);
+  const y = tf.tidy(() => leakyRelu(affine(p, `${prefix}.affine1`, h, cond), 0.2, false) as tf.Tensor4D);
   h.dispose();
   return y;
 }
@@ -112,7 +112,7 @@ export function createGenerator(config: GeneratorConfig, opts: { seed?: number }
           x.dispose();
           x = next;
         });
-        x = conv2d(tf.leakyRelu(x, 0.2), params.get('to_rgb.1.weight'), params.get('to_rgb.1.bias'), 1, 1);
+        x = conv2d(leakyRelu(x, 0.2, false) as tf.Tensor4D, params.get('to_rgb.1.weight'), params.get('to_rgb.1.bias'), 1, 1);
         return tf.tanh(x);
       });
     },

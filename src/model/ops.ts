@@ -2,14 +2,63 @@
 // (the discriminator's penalty is a gradient of a gradient).
 import * as tf from '@tensorflow/tfjs-core';
 
-/** LeakyReLU(0.2) as 0.2x + 0.8 relu(x): same values as tf.leakyRelu, but twice differentiable. */
-export function leakyRelu(x: tf.Tensor, alpha = 0.2): tf.Tensor {
-  return tf.add(tf.mul(x, alpha), tf.mul(tf.relu(x), 1 - alpha));
+/** Kernel names of LeakyReLU and its gradient where a backend registers them (src/model/wasm-kernels.ts). */
+export const LEAKY_RELU = 'DfganLeakyRelu';
+export const LEAKY_RELU_GRAD = 'DfganLeakyReluGrad';
+
+const leakyReluGrad = (dy: tf.Tensor, x: tf.Tensor, alpha: number): tf.Tensor =>
+  tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;
+
+// d/dx [dy * f'(x)] is zero almost everywhere, and d/d(dy) is the same gradient again: so both kernels are
+// differentiable to any order.
+tf.registerGradient({
+  kernelName: LEAKY_RELU,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => ({ x: () => leakyReluGrad(dy as tf.Tensor, saved[0], (attrs as unknown as tf.LeakyReluAttrs).alpha) }),
+});
+tf.registerGradient({
+  kernelName: LEAKY_RELU_GRAD,
+  inputsToSave: ['x'],
+  gradFunc: (ddy, saved, attrs) => ({
+    dy: () => leakyReluGrad(ddy as tf.Tensor, saved[0], (attrs as unknown as tf.LeakyReluAttrs).alpha),
+    x: () => tf.zerosLike(saved[0]),
+  }),
+});
+
+/**
+ * LeakyReLU, differentiable twice (the discriminator's penalty is a gradient of a gradient). On a backend with
+ * the project's kernels (wasm), one kernel each way; elsewhere `twice` picks 0.2x + 0.8 relu(x) (same values,
+ * differentiable again) over tf.leakyRelu (whose gradient is not).
+ */
+export function leakyRelu(x: tf.Tensor, alpha = 0.2, twice = true): tf.Tensor {
+  if (tf.getKernel(LEAKY_RELU, tf.getBackend())) {
+    return tf.engine().runKernel(LEAKY_RELU, { x }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
+  return twice ? tf.add(tf.mul(x, alpha), tf.mul(tf.relu(x), 1 - alpha)) : tf.leakyRelu(x, alpha);
 }
 
-/** 2x2 average pool, stride 2, NHWC, by reshape and mean (tf.avgPool has no second derivative). */
+export const AVG_POOL2 = 'DfganAvgPool2';
+export const AVG_POOL2_GRAD = 'DfganAvgPool2Grad';
+
+// Linear maps, each the other's adjoint: differentiable to any order.
+tf.registerGradient({
+  kernelName: AVG_POOL2,
+  gradFunc: (dy) => ({ x: () => tf.engine().runKernel(AVG_POOL2_GRAD, { dy: dy as tf.Tensor }) as tf.Tensor }),
+});
+tf.registerGradient({
+  kernelName: AVG_POOL2_GRAD,
+  gradFunc: (ddy) => ({ dy: () => tf.engine().runKernel(AVG_POOL2, { x: ddy as tf.Tensor }) as tf.Tensor }),
+});
+
+/**
+ * 2x2 average pool, stride 2, NHWC, differentiable twice (tf.avgPool is not): the project's kernel where the
+ * backend has it (wasm), else reshape and mean.
+ */
 export function avgPool2(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
+  if (h % 2 === 0 && w % 2 === 0 && tf.getKernel(AVG_POOL2, tf.getBackend())) {
+    return tf.engine().runKernel(AVG_POOL2, { x }) as tf.Tensor4D;
+  }
   return tf.mean(tf.reshape(x, [b, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
 }
 

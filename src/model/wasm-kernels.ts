@@ -3,6 +3,7 @@
 // is a scalar loop), and UnsortedSegmentSum (missing: gradients of tf.gather / embeddings fail).
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { AVG_POOL2, AVG_POOL2_GRAD, LEAKY_RELU, LEAKY_RELU_GRAD } from './ops.js';
 
 type Info = tf.TensorInfo;
 type Pad = tf.Conv2DBackpropInputAttrs['pad'];
@@ -23,10 +24,8 @@ function builtin(name: string): Call {
 
 const conv2d = builtin('Conv2D');
 const transpose = builtin('Transpose');
-const reverse = builtin('Reverse');
 const padV2 = builtin('PadV2');
 const slice = builtin('Slice');
-const stridedSlice = builtin('StridedSlice');
 const concat = (inputs: Info[], backend: BackendWasm, axis: number): Info => {
   const k = tf.getKernel('Concat', BACKEND);
   if (!k) throw new Error('wasm backend has no Concat kernel');
@@ -91,6 +90,28 @@ function backpropFilter(args: Args<'x' | 'dy'>): Info {
   return out;
 }
 
+/**
+ * The taps of HWIO `filter` in rows r, r+sh, ... and columns c, c+sw, ..., spatially flipped, with in and out
+ * channels swapped: [kr,kc,Cout,Cin]. One pass in JS: the stock StridedSlice and Reverse take a generic
+ * per-element path that cost more than the convolutions they feed.
+ */
+function phaseFilter(backend: BackendWasm, filter: Info, r: number, c: number, sh: number, sw: number): Info {
+  const [kh, kw, ci, co] = filter.shape;
+  const kr = Math.ceil((kh - r) / sh), kc = Math.ceil((kw - c) / sw);
+  const out = backend.makeOutput([kr, kc, co, ci], 'float32');
+  // Views taken after makeOutput: a malloc may grow (and detach) the wasm heap.
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const f = backend.typedArrayFromHeap(filter) as Float32Array;
+  for (let i = 0; i < kr; i++) {
+    for (let j = 0; j < kc; j++) {
+      const src = ((r + sh * (kr - 1 - i)) * kw + (c + sw * (kc - 1 - j))) * ci * co;
+      const dst = (i * kc + j) * co * ci;
+      for (let a = 0; a < ci; a++) for (let b = 0; b < co; b++) o[dst + b * ci + a] = f[src + a * co + b];
+    }
+  }
+  return out;
+}
+
 // dx = stride-1 conv of dy with the spatially flipped filter, in/out channels swapped, pads kh-1-padTop etc.
 // For a forward stride s > 1, each of the s*s output phases (rows = a mod s, columns = b mod s) is such a conv
 // with the sub-filter of taps congruent to the phase; the phases are interleaved afterwards. That costs what the
@@ -114,17 +135,12 @@ function backpropInput(args: Args<'dy' | 'filter'>): Info {
       const r = (pa + pt) % sh, offR = Math.floor((pa + pt) / sh);
       const c = (pb + pl) % sw, offC = Math.floor((pb + pl) / sw);
       const kr = Math.ceil((kh - r) / sh), kc = Math.ceil((kw - c) / sw);
-      const sub = stridedSlice({ x: filter }, backend, {
-        begin: [r, c, 0, 0], end: [kh, kw, filter.shape[2], filter.shape[3]], strides: [sh, sw, 1, 1],
-        beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-      });
-      const rev = reverse({ x: sub }, backend, { dims: [0, 1] });
-      const wT = transpose({ x: rev }, backend, { perm: [0, 1, 3, 2] }); // [kr,kc,Cout,Cin]
+      const wT = phaseFilter(backend, filter, r, c, sh, sw); // [kr,kc,Cout,Cin]
       // Phase rows y = sh*q + pa for q < qh (rows past h are cut after interleaving).
       const top = kr - 1 - offR, left = kc - 1 - offC;
       const pads = [top, qh - ho - top + kr - 1, left, qw - wo - left + kc - 1];
       const phase = convSigned(backend, dy, wT, pads, [1, 1]); // [N,qh,qw,Cin]
-      free(backend, sub, rev, wT);
+      free(backend, wT);
       cols.push(view(phase, [n, qh, 1, qw, 1, cin]));
     }
     const row = cols.length === 1 ? cols[0] : concat(cols, backend, 4);
@@ -146,8 +162,7 @@ function backpropInputZeroInserted(backend: BackendWasm, dy: Info, filter: Info,
   const [, h, w] = inputShape;
   const [n, ho, wo, co] = dy.shape;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
-  const rev = reverse({ x: filter }, backend, { dims: [0, 1] });
-  const wT = transpose({ x: rev }, backend, { perm: [0, 1, 3, 2] }); // [kh,kw,Cout,Cin]
+  const wT = phaseFilter(backend, filter, 0, 0, 1, 1); // [kh,kw,Cout,Cin]
   // [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C] is dy spread over an [N,Ho*sh,Wo*sw,C] grid.
   const padded = padV2({ x: view(dy, [n, ho, 1, wo, 1, co]) }, backend, {
     paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
@@ -156,7 +171,7 @@ function backpropInputZeroInserted(backend: BackendWasm, dy: Info, filter: Info,
   const top = kh - 1 - ci.padInfo.top, left = kw - 1 - ci.padInfo.left;
   const pads = [top, h + kh - 1 - top - up.shape[1], left, w + kw - 1 - left - up.shape[2]];
   const out = convSigned(backend, up, wT, pads, [1, 1]);
-  free(backend, rev, wT, padded);
+  free(backend, wT, padded);
   return out;
 }
 
@@ -207,11 +222,117 @@ function unsortedSegmentSum(args: Args<'x' | 'segmentIds'>): Info {
   return out;
 }
 
+// LeakyReLU under its own kernel names so that its gradient is one pass (the stock gradient is Greater + Multiply +
+// Select, each a separate generic wasm loop) and can itself be differentiated (the discriminator's penalty is a
+// gradient of a gradient). The gradients live in src/model/ops.ts.
+const builtinLeakyRelu = builtin('LeakyRelu');
+function leakyReluForward(args: Args<'x'>): Info {
+  return builtinLeakyRelu({ x: args.inputs.x }, args.backend as BackendWasm, args.attrs);
+}
+
+/** dy * (x > 0 ? 1 : alpha), elementwise; dy and x have one shape. */
+function leakyReluGrad(args: Args<'dy' | 'x'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { dy, x } = args.inputs;
+  const alpha = (args.attrs as unknown as tf.LeakyReluAttrs).alpha;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const d = backend.typedArrayFromHeap(dy) as Float32Array;
+  const xv = backend.typedArrayFromHeap(x) as Float32Array;
+  for (let i = 0; i < o.length; i++) o[i] = xv[i] > 0 ? d[i] : d[i] * alpha;
+  return out;
+}
+
+// Gather of whole rows (axis 0, the only form the trainer uses: DiffAugment's pixel moves) as a JS copy; the
+// stock kernel's generic loop took 10 ms for 65k rows of 3. Other forms go to the stock kernel.
+let stockGather: tf.KernelConfig | undefined;
+function gatherRows(args: Args<'x' | 'indices'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { x, indices } = args.inputs;
+  const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+  if (axis !== 0 || batchDims !== 0 || x.dtype !== 'float32' || indices.dtype !== 'int32') {
+    return stockGather!.kernelFunc({ inputs: args.inputs, backend, attrs: args.attrs }) as Info;
+  }
+  const rows = x.shape[0];
+  const inner = tf.util.sizeFromShape(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], 'float32');
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const xv = backend.typedArrayFromHeap(x) as Float32Array;
+  const ids = backend.typedArrayFromHeap(indices) as Int32Array;
+  for (let i = 0; i < ids.length; i++) {
+    const r = ids[i];
+    if (r < 0 || r >= rows) {
+      backend.disposeData(out.dataId);
+      throw new RangeError(`gather index ${r} is outside [0, ${rows})`);
+    }
+    for (let k = 0, src = r * inner, dst = i * inner; k < inner; k++) o[dst + k] = xv[src + k];
+  }
+  return out;
+}
+
+// 2x2 average pooling with stride 2 (the discriminator's shortcut) and its adjoint, each one JS pass; as a
+// reshape + mean it was a transpose and a reduction each way. Both are linear, each the other's gradient.
+function avgPool2(args: Args<'x'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs;
+  const [n, h, w, c] = x.shape;
+  const ho = h >> 1, wo = w >> 1;
+  const out = backend.makeOutput([n, ho, wo, c], 'float32');
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const xv = backend.typedArrayFromHeap(x) as Float32Array;
+  const row = w * c;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < ho; i++) {
+      const src = (b * h + 2 * i) * row;
+      let dst = (b * ho + i) * wo * c;
+      for (let j = 0; j < wo; j++) {
+        const s = src + 2 * j * c;
+        for (let k = 0; k < c; k++, dst++) {
+          o[dst] = (xv[s + k] + xv[s + c + k] + xv[s + row + k] + xv[s + row + c + k]) * 0.25;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function avgPool2Grad(args: Args<'dy'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { dy } = args.inputs;
+  const [n, ho, wo, c] = dy.shape;
+  const h = 2 * ho, w = 2 * wo, row = w * c;
+  const out = backend.makeOutput([n, h, w, c], 'float32');
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const d = backend.typedArrayFromHeap(dy) as Float32Array;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < ho; i++) {
+      const dst = (b * h + 2 * i) * row;
+      let src = (b * ho + i) * wo * c;
+      for (let j = 0; j < wo; j++) {
+        const t = dst + 2 * j * c;
+        for (let k = 0; k < c; k++, src++) {
+          const v = d[src] * 0.25;
+          o[t + k] = v;
+          o[t + c + k] = v;
+          o[t + row + k] = v;
+          o[t + row + c + k] = v;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['BatchMatMul', matMulViaTranspose as unknown as tf.KernelFunc],
   ['Conv2DBackpropFilter', backpropFilter as unknown as tf.KernelFunc],
   ['Conv2DBackpropInput', backpropInput as unknown as tf.KernelFunc],
   ['UnsortedSegmentSum', unsortedSegmentSum as unknown as tf.KernelFunc],
+  [LEAKY_RELU, leakyReluForward as unknown as tf.KernelFunc],
+  [LEAKY_RELU_GRAD, leakyReluGrad as unknown as tf.KernelFunc],
+  ['GatherV2', gatherRows as unknown as tf.KernelFunc],
+  [AVG_POOL2, avgPool2 as unknown as tf.KernelFunc],
+  [AVG_POOL2_GRAD, avgPool2Grad as unknown as tf.KernelFunc],
 ];
 
 /** Registers the kernels above for 'wasm', replacing any earlier registration; safe to call again. */
@@ -220,6 +341,7 @@ export function registerWasmKernels(): void {
     const existing = tf.getKernel(kernelName, BACKEND);
     if (existing?.kernelFunc === kernelFunc) continue;
     if (kernelName === 'BatchMatMul') stockBatchMatMul = existing;
+    if (kernelName === 'GatherV2') stockGather = existing;
     if (existing) tf.unregisterKernel(kernelName, BACKEND);
     // Keep the stock setup (it binds the wasm functions the stock kernel calls).
     tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc, setupFunc: existing?.setupFunc });

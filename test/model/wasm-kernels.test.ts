@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../../src/model/backend.js';
 import { registerWasmKernels } from '../../src/model/wasm-kernels.js';
+import { avgPool2, leakyRelu } from '../../src/model/ops.js';
 
 type Shape4 = [number, number, number, number];
 type ConvPad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -161,6 +162,9 @@ test('no tensors or wasm buffers leak over repeated gradient calls', async () =>
   const step = () => {
     for (const c of CASES) tf.dispose(tf.tidy(convGrads(c)));
     tf.dispose(tf.tidy(gatherGrad));
+    tf.dispose(tf.tidy(secondOrder(leakyRelu)));
+    tf.dispose(tf.tidy(secondOrder(avgPool2)));
+    tf.dispose(tf.tidy(gatherRows));
   };
   step(); // warm-up
   const before = tf.memory();
@@ -187,4 +191,50 @@ test('matMul with transposed operands (as in every matMul gradient) matches cpu,
   const cpu = await on('cpu', run);
   const wasm = await on('wasm', run);
   cpu.forEach((c, i) => assertClose(wasm[i], c, `result ${i}`));
+});
+
+/**
+ * Value, gradient and gradient-of-gradient of f, as the discriminator's penalty uses them: y = f(x * w), the
+ * gradient g of sum(y * u) w.r.t. x, then the gradient of sum(g^2) w.r.t. w.
+ */
+function secondOrder(f: (x: tf.Tensor4D) => tf.Tensor): () => tf.Tensor[] {
+  return () => {
+    const x = tf.tensor4d(rand(2 * 6 * 4 * 3, 21), [2, 6, 4, 3]);
+    const w = tf.tensor1d(rand(3, 22));
+    const u = tf.tensor(rand(f(x).size, 23), f(x).shape);
+    const y = f(tf.mul(x, w) as tf.Tensor4D);
+    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(tf.mul(a, w) as tf.Tensor4D), u)))(x);
+    const gw = tf.grad((v: tf.Tensor) => {
+      const gx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(tf.mul(a, v) as tf.Tensor4D), u)))(x);
+      return tf.sum(tf.square(gx));
+    })(w);
+    return [y, g, gw];
+  };
+}
+
+for (const [name, f] of [['leakyRelu', (x: tf.Tensor4D) => leakyRelu(x)], ['avgPool2', avgPool2]] as const) {
+  test(`${name}: the wasm kernels' values and first and second derivatives match cpu's composite ops`, async () => {
+    await tf.setBackend('wasm');
+    assert.ok(tf.getKernel(name === 'leakyRelu' ? 'DfganLeakyRelu' : 'DfganAvgPool2', 'wasm'), 'the fast kernel is registered');
+    const cpu = await on('cpu', secondOrder(f));
+    const wasm = await on('wasm', secondOrder(f));
+    ['value', 'gradient', 'gradient of gradient'].forEach((what, i) => assertClose(wasm[i], cpu[i], `${name} ${what}`));
+    assert.ok(cpu[2].some((v) => v !== 0), 'the second derivative is not trivially zero');
+  });
+}
+
+function gatherRows(): tf.Tensor[] {
+  const x = tf.tensor2d(rand(9 * 3, 31), [9, 3]);
+  const ids = tf.tensor1d([8, 0, 0, 4, 2], 'int32');
+  return [tf.gather(x, ids), tf.gather(x, tf.tensor1d([2, 0], 'int32'), 1), tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, ids))))(x)];
+}
+
+test('gather of rows (DiffAugment\'s pixel moves) on wasm matches cpu, other axes too, and refuses a bad index', async () => {
+  const cpu = await on('cpu', gatherRows);
+  const wasm = await on('wasm', gatherRows);
+  cpu.forEach((c, i) => assertClose(wasm[i], c, `result ${i}`));
+  await tf.setBackend('wasm');
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32'))), /gather index 3 is outside \[0, 3\)/);
+  assert.equal(tf.memory().numTensors, before);
 });
