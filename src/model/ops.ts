@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 /** Kernel names of LeakyReLU and its gradient where a backend registers them (src/model/wasm-kernels.ts). */
 export const LEAKY_RELU = 'DfganLeakyRelu';
 export const LEAKY_RELU_GRAD = 'DfganLeakyReluGrad';
+/** One Adam update of a parameter (src/training/adam.ts uses it where the backend has it). */
+export const ADAM_UPDATE = 'DfganAdamUpdate';
 
 const leakyReluGrad = (dy: tf.Tensor, x: tf.Tensor, alpha: number): tf.Tensor =>
   tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;

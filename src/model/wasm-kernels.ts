@@ -3,7 +3,7 @@
 // is a scalar loop), and UnsortedSegmentSum (missing: gradients of tf.gather / embeddings fail).
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { AVG_POOL2, AVG_POOL2_GRAD, LEAKY_RELU, LEAKY_RELU_GRAD } from './ops.js';
+import { ADAM_UPDATE, AVG_POOL2, AVG_POOL2_GRAD, LEAKY_RELU, LEAKY_RELU_GRAD } from './ops.js';
 
 type Info = tf.TensorInfo;
 type Pad = tf.Conv2DBackpropInputAttrs['pad'];
@@ -323,6 +323,74 @@ function avgPool2Grad(args: Args<'dy'>): Info {
   return out;
 }
 
+/** Attributes of ADAM_UPDATE: the constants of one step, as tf.mul / tf.add would take them (float32). */
+export interface AdamUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  /** 1 - beta2^t */
+  bc2: number;
+  eps: number;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+}
+
+// One Adam update of one parameter in a single pass: new [p, m, v] from p, g, m, v. Each operation is rounded to
+// float32 as the separate tf ops round it (wasm has no fused multiply-add), so the result is bit for bit the
+// one of Adam's tf-op path; it replaces ten kernel calls per parameter (hundreds of small tensors per step).
+function adamUpdate(args: Args<'p' | 'g' | 'm' | 'v'>): Info[] {
+  const backend = args.backend as BackendWasm;
+  const { p, g, m, v } = args.inputs;
+  const a = args.attrs as unknown as AdamUpdateAttrs;
+  const f = Math.fround;
+  const b1 = f(a.beta1), c1 = f(1 - a.beta1), b2 = f(a.beta2), c2 = f(1 - a.beta2);
+  const bc2 = f(a.bc2), eps = f(a.eps), step = f(a.stepSize);
+  const outs = [backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32'), backend.makeOutput(p.shape, 'float32')];
+  const [po, mo, vo] = outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+  const [pv, gv, mv, vv] = [p, g, m, v].map((t) => backend.typedArrayFromHeap(t) as Float32Array);
+  for (let i = 0; i < po.length; i++) {
+    const gi = gv[i];
+    const mi = f(f(mv[i] * b1) + f(gi * c1));
+    const vi = f(f(vv[i] * b2) + f(f(gi * gi) * c2));
+    const denom = f(f(Math.sqrt(f(vi / bc2))) + eps);
+    mo[i] = mi;
+    vo[i] = vi;
+    po[i] = f(pv[i] - f(f(mi / denom) * step));
+  }
+  return outs;
+}
+
+// Sums over a block of adjacent axes (bias gradients: [N,H,W,C] -> [C]; per-sample scales: -> [N,C]) in one JS
+// pass with float64 accumulators; the stock kernel first transposes the reduced axes innermost. Other
+// reductions go to the stock kernel.
+let stockSum: tf.KernelConfig | undefined;
+function sumBlock(args: Args<'x'>): Info {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs;
+  const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const adjacent = axes.length > 0 && axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
+  if (!adjacent || x.dtype !== 'float32' || axes[axes.length - 1] === rank - 1) {
+    return stockSum!.kernelFunc({ inputs: args.inputs, backend, attrs: args.attrs }) as Info;
+  }
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, axes[0]));
+  const reduced = tf.util.sizeFromShape(axes.map((a) => x.shape[a]));
+  const inner = tf.util.sizeFromShape(x.shape.slice(axes[axes.length - 1] + 1));
+  const shape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const out = backend.makeOutput(shape, 'float32');
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  const xv = backend.typedArrayFromHeap(x) as Float32Array;
+  const acc = new Float64Array(inner);
+  for (let a = 0; a < outer; a++) {
+    acc.fill(0);
+    for (let r = 0, base = a * reduced * inner; r < reduced; r++, base += inner) {
+      for (let k = 0; k < inner; k++) acc[k] += xv[base + k];
+    }
+    for (let k = 0; k < inner; k++) o[a * inner + k] = acc[k];
+  }
+  return out;
+}
+
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['BatchMatMul', matMulViaTranspose as unknown as tf.KernelFunc],
   ['Conv2DBackpropFilter', backpropFilter as unknown as tf.KernelFunc],
@@ -333,6 +401,8 @@ const KERNELS: Array<[string, tf.KernelFunc]> = [
   ['GatherV2', gatherRows as unknown as tf.KernelFunc],
   [AVG_POOL2, avgPool2 as unknown as tf.KernelFunc],
   [AVG_POOL2_GRAD, avgPool2Grad as unknown as tf.KernelFunc],
+  [ADAM_UPDATE, adamUpdate as unknown as tf.KernelFunc],
+  ['Sum', sumBlock as unknown as tf.KernelFunc],
 ];
 
 /** Registers the kernels above for 'wasm', replacing any earlier registration; safe to call again. */
@@ -342,6 +412,7 @@ export function registerWasmKernels(): void {
     if (existing?.kernelFunc === kernelFunc) continue;
     if (kernelName === 'BatchMatMul') stockBatchMatMul = existing;
     if (kernelName === 'GatherV2') stockGather = existing;
+    if (kernelName === 'Sum') stockSum = existing;
     if (existing) tf.unregisterKernel(kernelName, BACKEND);
     // Keep the stock setup (it binds the wasm functions the stock kernel calls).
     tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc, setupFunc: existing?.setupFunc });

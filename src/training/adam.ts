@@ -2,6 +2,7 @@
 // store it and a resumed run continues exactly where it stopped.
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamSpec } from '../model/params.js';
+import { ADAM_UPDATE } from '../model/ops.js';
 
 export interface AdamOptions {
   lr: number;
@@ -46,12 +47,22 @@ export class Adam {
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
     const stepSize = lr / bc1;
+    const fused = tf.getKernel(ADAM_UPDATE, tf.getBackend()) !== undefined;
+    const attrs = { beta1, beta2, bc2, eps, stepSize } as unknown as tf.NamedAttrMap;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = grads.get(name);
         if (!g) continue;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        if (fused) {
+          // One kernel per parameter, the same float32 arithmetic as the ops below (src/model/wasm-kernels.ts).
+          const [p2, m2, v2] = tf.engine().runKernel(ADAM_UPDATE, { p, g, m, v }, attrs) as tf.Tensor[];
+          m.assign(m2);
+          v.assign(v2);
+          p.assign(p2);
+          continue;
+        }
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         // PyTorch: p -= lr / bc1 * m / (sqrt(v / bc2) + eps)

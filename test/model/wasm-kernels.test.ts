@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../../src/model/backend.js';
 import { registerWasmKernels } from '../../src/model/wasm-kernels.js';
 import { avgPool2, leakyRelu } from '../../src/model/ops.js';
+import { Adam } from '../../src/training/adam.js';
 
 type Shape4 = [number, number, number, number];
 type ConvPad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -237,4 +238,40 @@ test('gather of rows (DiffAugment\'s pixel moves) on wasm matches cpu, other axe
   const before = tf.memory().numTensors;
   assert.throws(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32'))), /gather index 3 is outside \[0, 3\)/);
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('Adam: the fused wasm update is bit for bit the tf-op update (run on cpu)', async () => {
+  const run = () => {
+    const p = tf.variable(tf.tensor2d(rand(40, 41), [8, 5]));
+    const opt = new Adam(new Map([['w', p]]), { lr: 4e-4, beta1: 0, beta2: 0.9 });
+    for (let t = 0; t < 3; t++) {
+      const g = tf.tensor2d(rand(40, 50 + t).map((x) => x * 10 ** (t - 2)), [8, 5]);
+      opt.apply(new Map([['w', g]]));
+      g.dispose();
+    }
+    const out = [p.clone()];
+    opt.dispose();
+    p.dispose();
+    return out;
+  };
+  await tf.setBackend('wasm');
+  assert.ok(tf.getKernel('DfganAdamUpdate', 'wasm'), 'the fused kernel is registered');
+  const [cpu] = await on('cpu', run);
+  const [wasm] = await on('wasm', run);
+  assert.deepEqual(wasm, cpu);
+});
+
+test('sums over adjacent axes (bias and scale gradients) on wasm match cpu, keepDims too; other sums as before', async () => {
+  const run = () => {
+    const x = tf.tensor4d(rand(3 * 4 * 5 * 6, 61), [3, 4, 5, 6]);
+    return [
+      tf.sum(x, [0, 1, 2]), tf.sum(x, [1, 2]), tf.sum(x, [1, 2], true), tf.sum(x, 0), tf.sum(x, [2, 1]),
+      tf.sum(x, [0, 2]), tf.sum(x, 3), tf.sum(x), tf.sum(tf.tensor1d([1, 2, 3], 'int32')),
+    ];
+  };
+  const cpu = await on('cpu', run);
+  const wasm = await on('wasm', run);
+  cpu.forEach((c, i) => assertClose(wasm[i], c, `sum ${i}`, 1e-5));
+  await tf.setBackend('wasm');
+  assert.deepEqual(tf.tidy(() => tf.sum(tf.ones([2, 3, 4]), [1, 0], true).shape), [1, 1, 4]);
 });
