@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { Logger } from '../logger.js';
 import { IMAGE_SIZES } from '../model/config.js';
+import { CONV_RUNTIME_CHOICES } from '../model/conv-runtime.js';
 import { parseTrainConfig } from '../training/train-config.js';
 import { floatArg, intArg } from './args.js';
 import { untilInterrupted } from './interrupt.js';
@@ -30,6 +31,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--log-every <n>', 'steps between loss log lines', intArg('--log-every', 1, 1e9))
     .option('--seed <n>', 'seed of data order, noise and augmentation', intArg('--seed', 0, 2 ** 31))
     .option('--workers <n>', 'data-parallel replicas, one per core (default: all cores; 1 = single-threaded)', intArg('--workers', 1, 256))
+    .option('--conv-runtime <r>', `where convolutions run on wasm: ${CONV_RUNTIME_CHOICES.join(', ')} (default auto: ONNX Runtime when it loads)`)
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
       const log = await prepare(cmd);
@@ -56,6 +58,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             logEvery: o.logEvery,
             seed: o.seed,
             workers: o.workers,
+            convRuntime: o.convRuntime,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),
         ),

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DfganError } from '../errors.js';
 import { IMAGE_SIZES } from '../model/config.js';
+import { CONV_RUNTIME_CHOICES } from '../model/conv-runtime.js';
 
 export const TrainConfigSchema = z
   .object({
@@ -34,6 +35,10 @@ export const TrainConfigSchema = z
       .max(256)
       .default(() => availableParallelism())
       .describe('data-parallel replicas, one per core (worker threads; 1 = this thread only; at most batch/2 are used)'),
+    convRuntime: z
+      .enum(CONV_RUNTIME_CHOICES)
+      .default('auto')
+      .describe('where convolutions run on the wasm backend: onnx (ONNX Runtime CPU kernels), backend (XNNPACK), auto (onnx when it loads)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })
   .strict();

@@ -22,6 +22,7 @@ import { BatchLoader } from './data/loader.js';
 import { Adam } from './adam.js';
 import type { StepLosses } from './dfgan-step.js';
 import { createTrainStep, usableWorkers } from './parallel/index.js';
+import { useConvRuntime } from '../model/conv-runtime.js';
 import { HingeLoss } from './losses/hinge.js';
 import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
 import { DiffAugment } from './diff-augment.js';
@@ -164,6 +165,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   const spreadMsg = `sentence vectors vary by ${spread.toFixed(3)} per dimension across captions (sentenceScale ${m.text.config.sentenceScale.toFixed(3)})`;
   if (spread < 0.1) log.warn({ spread }, `${spreadMsg}: too little for D to tell captions apart under MA-GP; use a text encoder from the current pretrain-text`);
   else log.info({ spread }, spreadMsg);
+  const convs = useConvRuntime(cfg.convRuntime);
+  if (convs.name === 'onnx') log.info({ convRuntime: 'onnx' }, 'convolutions: ONNX Runtime CPU kernels');
+  else log.info({ convRuntime: 'backend', reason: convs.reason }, `convolutions: the ${tf.getBackend()} backend's own${convs.reason ? ` (${convs.reason})` : ''}`);
   // One replica per core: the wasm backend computes on one thread, so the batch is sharded over worker threads.
   const workers = usableWorkers(cfg.workers, cfg.batchSize);
   if (workers > 1) log.info({ workers }, `data-parallel training on ${workers} replicas`);

@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfganError } from '../../errors.js';
 import { activeBackend, type ConcreteBackend } from '../../model/backend.js';
+import { activeConvRuntime, type ConvRuntime } from '../../model/conv-runtime.js';
 import type { Generator } from '../../model/generator.js';
 import type { ConditionalHead, Discriminator } from '../../model/discriminator.js';
 import type { Rng } from '../../model/sampling.js';
@@ -31,6 +32,8 @@ export interface ParallelOptions {
   workers: number;
   /** Backend the workers select (default: the one this thread uses). */
   backend?: ConcreteBackend;
+  /** Convolution runtime the workers select (default: the one this thread uses). */
+  convRuntime?: ConvRuntime;
   /** Test hook: worker index (1..W-1) -> fault. */
   faults?: Map<number, FaultInjection>;
 }
@@ -159,6 +162,7 @@ export class ParallelStep implements TrainStep {
     this.gLayout = layoutOf(this.local.gParams());
     this.dLayout = layoutOf(this.local.dParams());
     const backend = par.backend ?? activeBackend();
+    const convRuntime = par.convRuntime ?? activeConvRuntime();
     this.dLocal = new Float32Array(this.dLayout.total);
     this.gLocal = new Float32Array(this.gLayout.total);
     this.dAvg = sharedFloats(this.dLayout.total);
@@ -172,6 +176,7 @@ export class ParallelStep implements TrainStep {
     const spec = (index: number): ReplicaSpec => ({
       index,
       backend,
+      convRuntime,
       config: g.config,
       step: { lrG: opts.lrG, lrD: opts.lrD, beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps },
       hinge: { fakeWeight: hinge.fakeWeight, mismatchWeight: hinge.mismatchWeight },

@@ -4,6 +4,7 @@
 // reads the average from buffers shared by all; a message only says that a buffer is ready (postMessage orders
 // the writes before it for the receiver), with the mask of parameters that have a gradient.
 import type { ConcreteBackend } from '../../model/backend.js';
+import type { ConvRuntime } from '../../model/conv-runtime.js';
 import type { GeneratorConfig } from '../../model/config.js';
 import type { DiffAugmentOptions } from '../diff-augment.js';
 import type { StepDraws, StepOptions } from '../dfgan-step.js';
@@ -19,6 +20,8 @@ export interface FaultInjection {
 export interface ReplicaSpec {
   index: number;
   backend: ConcreteBackend;
+  /** Where the replica's convolutions run: as on the main thread, so replicas compute alike. */
+  convRuntime: ConvRuntime;
   config: GeneratorConfig;
   step: StepOptions;
   hinge: { fakeWeight: number; mismatchWeight: number };

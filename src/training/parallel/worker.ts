@@ -4,6 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../model/backend.js';
+import { useConvRuntime } from '../../model/conv-runtime.js';
 import { createGenerator, type Generator } from '../../model/generator.js';
 import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../../model/discriminator.js';
 import { DFGANStep, type StepDraws } from '../dfgan-step.js';
@@ -34,6 +35,7 @@ let poisoned: string | undefined;
 
 async function init(spec: ReplicaSpec): Promise<void> {
   await selectBackend(spec.backend);
+  useConvRuntime(spec.convRuntime);
   const g = createGenerator(spec.config, { seed: 0 });
   const d = createDiscriminator(spec.config, { seed: 0 });
   const c = createConditionalHead(spec.config, { seed: 0 });
