@@ -1,9 +1,10 @@
 // Where a training step's time goes: per-kernel wall time of one DF-GAN step (D update with MA-GP, G update) on
 // the backend in use, summed by kernel name and by kernel + shape class, from tf.profile after a warm-up.
-// Usage: npm run bench:profile [-- --backend wasm --size 64 --batch 16 --nf 8 --top 25]
+// Usage: npm run bench:profile [-- --backend wasm --conv-runtime auto|onnx|backend --size 64 --batch 16 --nf 8 --top 25]
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from '../src/model/backend.js';
+import { parseConvRuntimeChoice, useConvRuntime } from '../src/model/conv-runtime.js';
 import { parseGeneratorConfig } from '../src/model/config.js';
 import { createGenerator } from '../src/model/generator.js';
 import { createConditionalHead, createDiscriminator } from '../src/model/discriminator.js';
@@ -13,6 +14,7 @@ import { DFGANStep } from '../src/training/dfgan-step.js';
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'auto' },
+    'conv-runtime': { type: 'string', default: 'auto' },
     size: { type: 'string', default: '64' },
     batch: { type: 'string', default: '16' },
     nf: { type: 'string', default: '8' },
@@ -21,6 +23,7 @@ const { values } = parseArgs({
   },
 });
 const info = await selectBackend(parseBackendChoice(values.backend!));
+const convs = useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
 const size = Number(values.size);
 const batch = Number(values.batch);
 const nf = Number(values.nf);
@@ -50,7 +53,7 @@ for (const k of prof.kernels) {
   byName.set(key, e);
 }
 const total = [...byName.values()].reduce((a, e) => a + e.ms, 0);
-console.log(`# one training step, backend ${info.name}, ${size}x${size}, batch ${batch}, nf ${nf}: ${(wall / 1000).toFixed(2)} s wall under the profiler, ${(total / 1000).toFixed(2)} s in ${prof.kernels.length} kernels`);
+console.log(`# one training step, backend ${info.name}, convolutions on ${convs.name === 'onnx' ? 'ONNX Runtime' : info.name}, ${size}x${size}, batch ${batch}, nf ${nf}: ${(wall / 1000).toFixed(2)} s wall under the profiler, ${(total / 1000).toFixed(2)} s in ${prof.kernels.length} kernels`);
 console.log('| kernel | ms | share | calls |');
 console.log('|---|---|---|---|');
 for (const [k, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) {

@@ -3,7 +3,7 @@
 // reference step of bench/torch_step.py (same networks, hinge + MA-GP, Adam) is timed in the same run, after
 // the tfjs measurements (never beside them), with 1 thread and with as many threads as replicas.
 // Usage: npm run bench:train-parallel [-- --backend wasm --size 64 --batch 16 --nfs 8,16,32 --reps 3
-//        --workers N --torch auto|off --python PATH]
+//        --workers N --conv-runtime auto|onnx|backend --torch auto|off --python PATH]
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseBackendChoice, selectBackend } from '../src/model/backend.js';
+import { parseConvRuntimeChoice, useConvRuntime } from '../src/model/conv-runtime.js';
 import { parseGeneratorConfig } from '../src/model/config.js';
 import { createGenerator } from '../src/model/generator.js';
 import { createConditionalHead, createDiscriminator } from '../src/model/discriminator.js';
@@ -21,6 +22,7 @@ import { ParallelStep } from '../src/training/parallel/index.js';
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'auto' },
+    'conv-runtime': { type: 'string', default: 'auto' },
     size: { type: 'string', default: '64' },
     batch: { type: 'string', default: '16' },
     nfs: { type: 'string', default: '8,16,32' },
@@ -31,6 +33,7 @@ const { values } = parseArgs({
   },
 });
 const info = await selectBackend(parseBackendChoice(values.backend!));
+const convs = useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
 const size = Number(values.size);
 const batch = Number(values.batch);
 const reps = Number(values.reps);
@@ -166,12 +169,12 @@ const load1 = loadavg()[0];
 const torchAt = (nf: number, threads: number) => torch.find((r) => r.nf === nf && r.threads === threads);
 
 console.log(
-  `# training step: backend ${info.name}, ${size}x${size}, batch ${batch}, ${workers} replicas on ${availableParallelism()} cores, ` +
+  `# training step: backend ${info.name}, convolutions on ${convs.name === 'onnx' ? 'ONNX Runtime' : info.name}, ${size}x${size}, batch ${batch}, ${workers} replicas on ${availableParallelism()} cores, ` +
     `median of ${reps} steps after a warm-up, 1-replica and parallel steps alternating; load average ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`,
 );
 const head = ['nf', '1 replica: step s', `${workers} replicas: step s`, 'speed-up', `images/s (${workers})`, 'CPU-bound speed-up'];
 if (torch.length) {
-  head.push('PyTorch 1 thread: step s', `PyTorch ${workers} threads: step s`, `tfjs ${workers} / PyTorch ${workers}`, 'tfjs / PyTorch, CPU s on 1 core');
+  head.push('PyTorch 1 thread: step s', `PyTorch ${workers} threads: step s`, `tfjs ${workers} / PyTorch ${workers}`, 'tfjs / PyTorch best', 'tfjs / PyTorch, CPU s on 1 core');
 }
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map(() => '---').join('|')}|`);
@@ -185,6 +188,7 @@ for (const r of rows) {
       t1?.step_s.toFixed(3) ?? '-',
       tw?.step_s.toFixed(3) ?? '-',
       tw ? `${(r.many / tw.step_s).toFixed(1)}x` : '-',
+      t1 || tw ? `${(r.many / Math.min(t1?.step_s ?? Infinity, tw?.step_s ?? Infinity)).toFixed(1)}x` : '-',
       t1 && r.oneCpu > 0 ? `${(r.oneCpu / t1.cpu_s).toFixed(1)}x` : '-',
     );
   }

@@ -181,12 +181,20 @@ export class OrtConvolutions {
 
   private run(backend: BackendWasm, plan: Plan, tensors: Info[]): Info {
     const feeds: Record<string, unknown> = {};
-    plan.inputs.forEach((inp, i) => {
-      feeds[inp.name] = new this.ort.Tensor('float32', backend.typedArrayFromHeap(tensors[i]) as Float32Array, inp.dims);
-    });
-    const y = this.session(plan).run(feeds, { y: null }, {}).y.data;
+    const session = this.session(plan);
     const out = backend.makeOutput(plan.outShape, 'float32');
-    (backend.typedArrayFromHeap(out) as Float32Array).set(y);
+    try {
+      // Inputs are read and the output written in place on the wasm heap: views taken after makeOutput (a malloc
+      // may grow the heap), and nothing on this thread can move the heap while ORT runs.
+      plan.inputs.forEach((inp, i) => {
+        feeds[inp.name] = new this.ort.Tensor('float32', backend.typedArrayFromHeap(tensors[i]) as Float32Array, inp.dims);
+      });
+      const y = new this.ort.Tensor('float32', backend.typedArrayFromHeap(out) as Float32Array, plan.outShape);
+      session.run(feeds, { y } as unknown as Record<string, null>, {});
+    } catch (err) {
+      backend.disposeData(out.dataId);
+      throw err;
+    }
     this.counts.onnx++;
     return out;
   }
