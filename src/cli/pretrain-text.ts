@@ -6,6 +6,7 @@ import { IMAGE_SIZES } from '../model/config.js';
 import { parsePretrainConfig } from '../training/damsm/pretrain-config.js';
 import { floatArg, intArg } from './args.js';
 import { untilInterrupted } from './interrupt.js';
+import { CONV_RUNTIME_CHOICES } from '../model/conv-runtime.js';
 
 export function registerPretrainTextCommand(program: Command, prepare: (cmd: Command) => Promise<Logger>): void {
   program
@@ -33,6 +34,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
     .option('--keep-checkpoints <n>', 'checkpoints kept (default 3)', intArg('--keep-checkpoints', 1, 1000))
     .option('--log-every <n>', 'steps between loss log lines (default 10)', intArg('--log-every', 1, 1e9))
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', intArg('--seed', 0, 2 ** 31))
+    .option('--conv-runtime <r>', `where convolutions run on wasm: ${CONV_RUNTIME_CHOICES.join(', ')} (default auto: ONNX Runtime when it loads)`)
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
       const log = await prepare(cmd);
@@ -57,6 +59,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
             keepCheckpoints: o.keepCheckpoints,
             logEvery: o.logEvery,
             seed: o.seed,
+            convRuntime: o.convRuntime,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),
         ),

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { DfganError } from '../../errors.js';
 import { IMAGE_SIZES } from '../../model/config.js';
+import { CONV_RUNTIME_CHOICES } from '../../model/conv-runtime.js';
 
 export const PretrainConfigSchema = z
   .object({
@@ -44,6 +45,10 @@ export const PretrainConfigSchema = z
     logEvery: z.number().int().min(1).default(10).describe('steps between lines of logs/damsm.jsonl'),
     evalPairs: z.number().int().min(2).max(10000).default(100).describe('test pairs of the R@1 evaluation (fewer when the split is smaller)'),
     seed: z.number().int().min(0).default(0),
+    convRuntime: z
+      .enum(CONV_RUNTIME_CHOICES)
+      .default('auto')
+      .describe('where convolutions run on the wasm backend: onnx (ONNX Runtime CPU kernels), backend (XNNPACK), auto (onnx when it loads)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })
   .strict();

@@ -36,6 +36,7 @@ import { lossPlotSvg, type Series } from '../plot.js';
 import { createImageEncoder, parseImageEncoderConfig, type ImageEncoder, type ImageEncoderConfig } from './image-encoder.js';
 import { retrievalAccuracy, sentenceLoss, sentenceSimilarity, wordLoss, wordSimilarity } from './losses.js';
 import { encoderSizeOf, type PretrainConfig } from './pretrain-config.js';
+import { useConvRuntime } from '../../model/conv-runtime.js';
 
 /** Large enough for any caption: encode() keeps this many words, the sampler then picks maxWords of them. */
 const ALL_WORDS = 100_000;
@@ -383,6 +384,8 @@ async function setUp(cfg: PretrainConfig, train: Dataset, test: Dataset | undefi
 
 export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Promise<PretrainResult> {
   const { log } = deps;
+  const convs = useConvRuntime(cfg.convRuntime);
+  log.info({ convRuntime: convs.name, reason: convs.reason }, `convolutions: ${convs.name === 'onnx' ? 'ONNX Runtime CPU kernels' : `the ${tf.getBackend()} backend's own`}`);
   const trainSet = await openDataset(cfg.data, 'train');
   let testSet: Dataset | undefined;
   try {
