@@ -1,5 +1,5 @@
 // `dfgan train`: DF-GAN training with periodic atomic checkpoints, resumption, sample grids, loss logs and plots.
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { checkpointName, pruneCheckpoints, stepRng } from './run-folder.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,7 +20,7 @@ import { measureSentenceScale } from './damsm/sentence-scale.js';
 import { allCaptions, type Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
 import { Adam } from './adam.js';
-import type { StepLosses } from './dfgan-step.js';
+import { D_TERMS, type StepLosses } from './dfgan-step.js';
 import { createTrainStep, usableWorkers } from './parallel/index.js';
 import { useConvRuntime } from '../model/conv-runtime.js';
 import { HingeLoss } from './losses/hinge.js';
@@ -142,6 +142,32 @@ async function writeSamples(g: Generator, cache: SentenceCache, captions: string
 }
 
 
+/** The StepLosses keys, in the order plots list them. */
+const LOSS_KEYS = [...D_TERMS, 'g'] as const;
+
+/** Loss series from a run's losses.jsonl, steps up to `upTo`; empty when there is no log yet. */
+async function readLossHistory(path: string, upTo: number): Promise<Record<string, Array<[number, number]>>> {
+  const history: Record<string, Array<[number, number]>> = {};
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return history;
+  }
+  for (const line of text.split('\n')) {
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue; // a blank or torn last line
+    }
+    const step = row.step;
+    if (typeof step !== 'number' || step > upTo) continue;
+    for (const k of LOSS_KEYS) if (typeof row[k] === 'number') (history[k] ??= []).push([step, row[k] as number]);
+  }
+  return history;
+}
+
 export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainResult> {
   const { log } = deps;
   const trainSet = await openDataset(cfg.data, 'train');
@@ -223,7 +249,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     return join(cfg.out, name);
   };
   const lossLog = join(cfg.out, 'logs', 'losses.jsonl');
-  const history: Record<string, Array<[number, number]>> = {};
+  // A resumed run plots its whole history: the log's lines up to the step it resumes from (later ones, written
+  // after the last checkpoint of an interrupted run, are about to be computed again).
+  const history = await readLossHistory(lossLog, m.startStep);
   const plot = async () => {
     const series: Series[] = Object.entries(history).map(([name, points]) => ({ name, points }));
     await writeFile(join(cfg.out, 'losses.svg'), lossPlotSvg(series, { title: `${cfg.name}: losses (EMA-smoothed)` }));

@@ -66,6 +66,8 @@ test('resuming continues the step count and equals an uninterrupted run', async 
   const a = await weights(straight);
   const b = await weights(resumed);
   for (const [k, v] of a) assert.deepEqual(b.get(k), v, `${k} differs between a resumed and an uninterrupted run`);
+  // The resumed run's loss plot covers the steps before the resume too: it is the uninterrupted run's plot.
+  assert.equal(await readFile(join(resumed, 'losses.svg'), 'utf8'), await readFile(join(straight, 'losses.svg'), 'utf8'));
 });
 
 test('an abort (Ctrl-C) stops after the current step and leaves a loadable latest', async () => {
