@@ -62,3 +62,47 @@ test('dispose() puts the wasm backend\'s own kernels back', async () => {
   assert.equal(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, stock);
   convs = new OrtConvolutions(loadOrtConvRuntime());
 });
+
+test('a graph ONNX Runtime refuses falls back to XNNPACK, for good, with the same results', async () => {
+  convs.dispose();
+  let loads = 0;
+  // A runtime whose sessions refuse every model (the real one accepts all of the matrix above).
+  const refusing = {
+    binding: {
+      binding: {
+        InferenceSession: class {
+          loadModel(): Promise<void> {
+            loads++;
+            throw new Error('refused');
+          }
+          get inputMetadata(): unknown[] {
+            throw new Error('not loaded');
+          }
+          run(): never {
+            throw new Error('not loaded');
+          }
+          dispose(): void {}
+        },
+      },
+      initOrt: () => undefined,
+    },
+    Tensor: loadOrtConvRuntime().Tensor,
+  };
+  const fallback = new OrtConvolutions(refusing as unknown as ReturnType<typeof loadOrtConvRuntime>);
+  fallback.register();
+  try {
+    const c = CASES[0];
+    const [yCpu] = await on('cpu', convGrads(c));
+    for (let i = 0; i < 2; i++) {
+      const [yWasm] = await on('wasm', convGrads(c));
+      assertClose(yWasm, yCpu, 'dx');
+    }
+    assert.equal(fallback.counts.onnx, 0);
+    assert.ok(fallback.counts.fallback >= 4);
+    assert.equal(loads, 3, 'each refused signature (forward, input and filter gradient) is tried once');
+  } finally {
+    fallback.dispose();
+    convs = new OrtConvolutions(loadOrtConvRuntime());
+    convs.register();
+  }
+});

@@ -155,33 +155,42 @@ function filterPlan(x: Info, dy: Info, attrs: tf.NamedAttrMap): Plan | undefined
 /** Sessions by signature, run synchronously; counts what ran where (tests, logs). */
 export class OrtConvolutions {
   private readonly sessions = new Map<string, NativeSession>();
+  private readonly refused = new Set<string>();
   readonly counts = { onnx: 0, fallback: 0 };
   private readonly previous = new Map<string, tf.KernelConfig | undefined>();
   private registered = false;
 
   constructor(private readonly ort: OrtConvRuntime, private readonly threads = 1) {}
 
-  private session(plan: Plan): NativeSession {
+  /** The signature's session, or undefined when ONNX Runtime refused its graph (that signature falls back, always). */
+  private session(plan: Plan): NativeSession | undefined {
+    if (this.refused.has(plan.key)) return undefined;
     let s = this.sessions.get(plan.key);
     if (!s) {
       const bytes = plan.model();
       s = new this.ort.binding.binding.InferenceSession();
-      // Arena off: a session per signature must not each keep its peak scratch memory.
-      const loading = s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
-        intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential',
-        graphOptimizationLevel: 'all', enableCpuMemArena: false, enableMemPattern: false,
-      });
-      loading.catch(() => undefined);
-      // Without callbacks the binding loads synchronously; metadata is readable only once it has.
-      void s.inputMetadata.length;
+      try {
+        // Arena off: a session per signature must not each keep its peak scratch memory.
+        const loading = s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
+          intraOpNumThreads: this.threads, interOpNumThreads: 1, executionMode: 'sequential',
+          graphOptimizationLevel: 'all', enableCpuMemArena: false, enableMemPattern: false,
+        });
+        loading.catch(() => undefined);
+        // Without callbacks the binding loads synchronously; metadata is readable only once it has.
+        void s.inputMetadata.length;
+      } catch {
+        this.refused.add(plan.key);
+        return undefined;
+      }
       this.sessions.set(plan.key, s);
     }
     return s;
   }
 
-  private run(backend: BackendWasm, plan: Plan, tensors: Info[]): Info {
+  private run(backend: BackendWasm, plan: Plan, tensors: Info[]): Info | undefined {
     const feeds: Record<string, unknown> = {};
     const session = this.session(plan);
+    if (!session) return undefined;
     const out = backend.makeOutput(plan.outShape, 'float32');
     try {
       // Inputs are read and the output written in place on the wasm heap: views taken after makeOutput (a malloc
@@ -204,7 +213,8 @@ export class OrtConvolutions {
       const backend = args.backend as BackendWasm;
       const a = args.inputs[inputNames[0]], b = args.inputs[inputNames[1]];
       const p = a.dtype === 'float32' && b.dtype === 'float32' ? plan(a, b, args.attrs) : undefined;
-      if (p) return this.run(backend, p, [a, b]);
+      const out = p ? this.run(backend, p, [a, b]) : undefined;
+      if (out) return out;
       this.counts.fallback++;
       return this.previous.get(name)!.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
     }) as unknown as tf.KernelFunc;
