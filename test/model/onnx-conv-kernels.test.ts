@@ -93,13 +93,17 @@ test('a graph ONNX Runtime refuses falls back to XNNPACK, for good, with the sam
   try {
     const c = CASES[0];
     const [yCpu] = await on('cpu', convGrads(c));
+    const loadsAfter: number[] = [];
     for (let i = 0; i < 2; i++) {
       const [yWasm] = await on('wasm', convGrads(c));
       assertClose(yWasm, yCpu, 'dx');
+      loadsAfter.push(loads);
     }
     assert.equal(fallback.counts.onnx, 0);
-    assert.ok(fallback.counts.fallback >= 4);
-    assert.equal(loads, 3, 'each refused signature (forward, input and filter gradient) is tried once');
+    assert.ok(fallback.counts.fallback >= 6);
+    // The forward conv, both gradients, and the convolutions the XNNPACK gradient kernels run inside.
+    assert.ok(loadsAfter[0] >= 3, `${loadsAfter[0]} signatures tried`);
+    assert.equal(loadsAfter[1], loadsAfter[0], 'a refused signature is not tried again');
   } finally {
     fallback.dispose();
     convs = new OrtConvolutions(loadOrtConvRuntime());

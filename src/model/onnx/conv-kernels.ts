@@ -5,7 +5,8 @@
 // native binding loads a model and runs it synchronously; this module uses the binding of the pinned version
 // directly. One tiny graph per convolution signature (NHWC in, Transposes around an NCHW Conv / ConvTranspose,
 // NHWC out), built on first use and cached; inputs are read in place from the wasm heap, outputs copied back.
-// A signature ONNX cannot express (negative pads, output padding >= stride, dilations) takes the XNNPACK path.
+// A signature ONNX cannot express (negative pads, output padding >= stride, dilations) or ORT refuses takes the
+// previous kernel (src/model/wasm-kernels.ts), whose inner convolutions come back here as Conv2D calls.
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
