@@ -31,7 +31,15 @@ if [ "$STEPS" -gt 8250 ]; then
 else
   GAN="$WORK/gan"
 fi
-node --import tsx scripts/slim-checkpoint.ts "$GAN" models/synth-birds-64
+# The served generator is the average of the last 8 checkpoints (2,000 steps); D, head and text encoder are the
+# last checkpoint's. (Averaging needs a run of at least 2,000 steps; shorter runs take the last checkpoint.)
+if [ "$STEPS" -ge 2000 ] && [ $(( STEPS % 250 )) -eq 0 ]; then
+  ckpts=()
+  for s in $(seq $(( STEPS - 1750 )) 250 "$STEPS"); do ckpts+=("$GAN/ckpt-$(printf '%07d' "$s")"); done
+  node --import tsx scripts/average-checkpoints.ts models/synth-birds-64 "${ckpts[@]}"
+else
+  node --import tsx scripts/slim-checkpoint.ts "$GAN" models/synth-birds-64
+fi
 latest="$(cat models/synth-birds-64/latest)"
 find models/synth-birds-64 -mindepth 1 -maxdepth 1 -name 'ckpt-*' ! -name "$latest" -exec rm -rf {} +
 dfgan eval --checkpoint models/synth-birds-64 --data "$DATA" --damsm "$WORK/damsm" --write-manifest --out "$WORK/eval.json"
