@@ -7,7 +7,7 @@
 #   npm run retrain:bundled            (or STEPS=N to stop the GAN elsewhere; WORK=DIR for the run folders)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS="${STEPS:-6750}"
+STEPS="${STEPS:-18000}"
 WORK="${WORK:-runs/bundled}"
 DATA="${DATA:-data/birds}"
 dfgan() { node bin/dfgan.mjs "$@"; }
