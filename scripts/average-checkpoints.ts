@@ -1,7 +1,8 @@
 // Averages the generator weights of several checkpoints of one run (Polyak averaging over the last stretch of
 // training: GAN generators oscillate around what they learn, and their average samples better than any single
 // iterate; Yazici et al., ICLR 2019). D, head, text encoder and vocabulary come from the last checkpoint; no
-// optimizer state is written (the result is for serving and `train --from`). Usage:
+// optimizer state is written (the result is for serving and `train --from`); given one checkpoint, it writes a
+// slim copy of it (the Adam moments are more than half the bytes of a small model). Usage:
 //   node --import tsx scripts/average-checkpoints.ts DEST_ROOT CHECKPOINT...
 // writes DEST_ROOT/<the last checkpoint's folder name> and points DEST_ROOT/latest at it.
 import { basename, join } from 'node:path';

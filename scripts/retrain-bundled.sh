@@ -38,7 +38,7 @@ if [ "$STEPS" -ge 2000 ] && [ $(( STEPS % 250 )) -eq 0 ]; then
   for s in $(seq $(( STEPS - 1750 )) 250 "$STEPS"); do ckpts+=("$GAN/ckpt-$(printf '%07d' "$s")"); done
   node --import tsx scripts/average-checkpoints.ts models/synth-birds-64 "${ckpts[@]}"
 else
-  node --import tsx scripts/slim-checkpoint.ts "$GAN" models/synth-birds-64
+  node --import tsx scripts/average-checkpoints.ts models/synth-birds-64 "$GAN"
 fi
 latest="$(cat models/synth-birds-64/latest)"
 find models/synth-birds-64 -mindepth 1 -maxdepth 1 -name 'ckpt-*' ! -name "$latest" -exec rm -rf {} +
