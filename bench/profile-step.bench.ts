@@ -5,11 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from '../src/model/backend.js';
 import { parseConvRuntimeChoice, useConvRuntime } from '../src/model/conv-runtime.js';
-import { parseGeneratorConfig } from '../src/model/config.js';
-import { createGenerator } from '../src/model/generator.js';
-import { createConditionalHead, createDiscriminator } from '../src/model/discriminator.js';
 import { Rng } from '../src/model/sampling.js';
-import { DFGANStep } from '../src/training/dfgan-step.js';
+import { stepFixture } from './step-fixture.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,18 +20,11 @@ const { values } = parseArgs({
   },
 });
 const info = await selectBackend(parseBackendChoice(values.backend!));
-const convs = useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
+const convs = await useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
 const size = Number(values.size);
 const batch = Number(values.batch);
 const nf = Number(values.nf);
-const cfg = parseGeneratorConfig({ imageSize: size, nf });
-const g = createGenerator(cfg, { seed: 1 });
-const d = createDiscriminator(cfg, { seed: 2 });
-const c = createConditionalHead(cfg, { seed: 3 });
-const step = new DFGANStep(g, d, c, { lrG: 1e-4, lrD: 4e-4, beta1: 0, beta2: 0.9 });
-const images = tf.randomUniform([batch, size, size, 3], -1, 1) as tf.Tensor4D;
-const s = tf.randomNormal([batch, cfg.condDim]) as tf.Tensor2D;
-const z = tf.randomNormal([batch, cfg.zDim]) as tf.Tensor2D;
+const { step, images, s, z, dispose } = stepFixture(size, nf, batch);
 const rng = new Rng(0);
 step.run(images, s, z, rng); // warm-up
 
@@ -59,6 +49,4 @@ console.log('|---|---|---|---|');
 for (const [k, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, Number(values.top))) {
   console.log(`| ${k} | ${e.ms.toFixed(1)} | ${((100 * e.ms) / total).toFixed(1)}% | ${e.n} |`);
 }
-tf.dispose([images, s, z]);
-step.dispose();
-for (const m of [g, d, c]) m.dispose();
+dispose();

@@ -33,7 +33,7 @@ const { values } = parseArgs({
   },
 });
 const info = await selectBackend(parseBackendChoice(values.backend!));
-const convs = useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
+const convs = await useConvRuntime(parseConvRuntimeChoice(values['conv-runtime']!));
 const size = Number(values.size);
 const batch = Number(values.batch);
 const reps = Number(values.reps);

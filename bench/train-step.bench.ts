@@ -1,14 +1,10 @@
 // One DF-GAN training step (D update with MA-GP, then G update) at 64x64, batch 8, nf 16 and 32, on the backend
 // in use. The generator's forward pass alone is timed beside it as the baseline the step is a multiple of.
 // Usage: npm run bench:train [-- --backend wasm|cpu|... --reps N --batch B --nfs 16,32]
-import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { parseBackendChoice, selectBackend } from '../src/model/backend.js';
-import { parseGeneratorConfig } from '../src/model/config.js';
-import { createGenerator } from '../src/model/generator.js';
-import { createConditionalHead, createDiscriminator } from '../src/model/discriminator.js';
 import { Rng } from '../src/model/sampling.js';
-import { DFGANStep } from '../src/training/dfgan-step.js';
+import { stepFixture } from './step-fixture.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,14 +35,7 @@ async function median(f: () => void | Promise<void>): Promise<number> {
 }
 
 for (const nf of values.nfs!.split(',').map(Number)) {
-  const cfg = parseGeneratorConfig({ imageSize: size, nf });
-  const g = createGenerator(cfg, { seed: 1 });
-  const d = createDiscriminator(cfg, { seed: 2 });
-  const c = createConditionalHead(cfg, { seed: 3 });
-  const step = new DFGANStep(g, d, c, { lrG: 1e-4, lrD: 4e-4, beta1: 0, beta2: 0.9 });
-  const images = tf.randomUniform([batch, size, size, 3], -1, 1) as tf.Tensor4D;
-  const s = tf.randomNormal([batch, cfg.condDim]) as tf.Tensor2D;
-  const z = tf.randomNormal([batch, cfg.zDim]) as tf.Tensor2D;
+  const { g, step, images, s, z, dispose } = stepFixture(size, nf, batch);
   const rng = new Rng(0);
   const tStep = await median(() => {
     step.run(images, s, z, rng);
@@ -57,7 +46,5 @@ for (const nf of values.nfs!.split(',').map(Number)) {
     y.dispose();
   });
   console.log(`| ${nf} | ${tStep.toFixed(3)} | ${(batch / tStep).toFixed(1)} | ${tG.toFixed(3)} | ${(tStep / tG).toFixed(1)}x |`);
-  tf.dispose([images, s, z]);
-  step.dispose();
-  for (const m of [g, d, c]) m.dispose();
+  dispose();
 }

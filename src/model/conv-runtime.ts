@@ -3,7 +3,7 @@
 // (XNNPACK). The native TensorFlow backends keep theirs. Worker replicas select what their main thread selected.
 import * as tf from '@tensorflow/tfjs-core';
 import { DfganError } from '../errors.js';
-import { OrtConvolutions, loadOrtConvRuntime } from './onnx/conv-kernels.js';
+import type { OrtConvolutions } from './onnx/conv-kernels.js';
 
 export const CONV_RUNTIME_CHOICES = ['auto', 'onnx', 'backend'] as const;
 export type ConvRuntimeChoice = (typeof CONV_RUNTIME_CHOICES)[number];
@@ -27,7 +27,7 @@ export function parseConvRuntimeChoice(value: string): ConvRuntimeChoice {
  * where it cannot run; `auto` then keeps the backend's kernels and says why. Choosing again keeps the first
  * choice unless it differs, which is an error (kernels are process-wide per thread).
  */
-export function useConvRuntime(choice: ConvRuntimeChoice): ConvRuntimeInfo {
+export async function useConvRuntime(choice: ConvRuntimeChoice): Promise<ConvRuntimeInfo> {
   const want = choice === 'auto' ? undefined : choice;
   if (active) {
     if (want && want !== active.info.name) {
@@ -44,6 +44,9 @@ export function useConvRuntime(choice: ConvRuntimeChoice): ConvRuntimeInfo {
     reason = `the ${tf.getBackend()} backend runs its own convolutions`;
   } else {
     try {
+      // Loaded here, not at start-up: every CLI command reads this module's choices, only training needs ORT.
+      const { OrtConvolutions, loadOrtConvRuntime } = await import('./onnx/conv-kernels.js');
+      if (active) return useConvRuntime(choice); // chosen by a concurrent call meanwhile
       const convs = new OrtConvolutions(loadOrtConvRuntime());
       convs.register();
       active = { info: { name: 'onnx' }, convs };

@@ -191,7 +191,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   const spreadMsg = `sentence vectors vary by ${spread.toFixed(3)} per dimension across captions (sentenceScale ${m.text.config.sentenceScale.toFixed(3)})`;
   if (spread < 0.1) log.warn({ spread }, `${spreadMsg}: too little for D to tell captions apart under MA-GP; use a text encoder from the current pretrain-text`);
   else log.info({ spread }, spreadMsg);
-  const convs = useConvRuntime(cfg.convRuntime);
+  const convs = await useConvRuntime(cfg.convRuntime);
   if (convs.name === 'onnx') log.info({ convRuntime: 'onnx' }, 'convolutions: ONNX Runtime CPU kernels');
   else log.info({ convRuntime: 'backend', reason: convs.reason }, `convolutions: the ${tf.getBackend()} backend's own${convs.reason ? ` (${convs.reason})` : ''}`);
   // One replica per core: the wasm backend computes on one thread, so the batch is sharded over worker threads.

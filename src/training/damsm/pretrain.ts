@@ -384,7 +384,7 @@ async function setUp(cfg: PretrainConfig, train: Dataset, test: Dataset | undefi
 
 export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Promise<PretrainResult> {
   const { log } = deps;
-  const convs = useConvRuntime(cfg.convRuntime);
+  const convs = await useConvRuntime(cfg.convRuntime);
   log.info({ convRuntime: convs.name, reason: convs.reason }, `convolutions: ${convs.name === 'onnx' ? 'ONNX Runtime CPU kernels' : `the ${tf.getBackend()} backend's own`}`);
   const trainSet = await openDataset(cfg.data, 'train');
   let testSet: Dataset | undefined;

@@ -35,7 +35,7 @@ let poisoned: string | undefined;
 
 async function init(spec: ReplicaSpec): Promise<void> {
   await selectBackend(spec.backend);
-  useConvRuntime(spec.convRuntime);
+  await useConvRuntime(spec.convRuntime);
   const g = createGenerator(spec.config, { seed: 0 });
   const d = createDiscriminator(spec.config, { seed: 0 });
   const c = createConditionalHead(spec.config, { seed: 0 });
