@@ -15,6 +15,8 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .requiredOption('--out <dir>', 'checkpoint root (ckpt-* folders, latest, samples/, logs/, losses.svg)')
     .requiredOption('--steps <n>', 'train until this many steps in total', intArg('--steps', 1, 1e9))
     .option('--from <dir>', 'start from this checkpoint (e.g. the output of pretrain-text)')
+    .option('--text-from <dir>', 'take the text encoder and vocabulary from this checkpoint instead (e.g. a longer-pretrained DAMSM); a new run only')
+    .option('--sentence-spread <s>', 'rescale sentence vectors to vary by this much per dimension across captions (a new run only)', floatArg('--sentence-spread', 0, 10, { exclusiveMin: true }))
     .option('--name <name>', 'model name in checkpoints')
     .addOption(new Option('--size <s>', `image size (${IMAGE_SIZES.join(', ')})`).argParser(intArg('--size', 32, 256)))
     .option('--nf <f>', 'base channel count', intArg('--nf', 1, 512))
@@ -41,6 +43,8 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             data: o.data,
             out: o.out,
             from: o.from,
+            textFrom: o.textFrom,
+            sentenceSpread: o.sentenceSpread,
             name: o.name,
             steps: o.steps,
             imageSize: o.size,

@@ -10,6 +10,16 @@ export const TrainConfigSchema = z
     data: z.string().min(1).describe('data set root (CUB-200 or COCO layout; `dfgan synth` writes the CUB layout)'),
     out: z.string().min(1).describe('checkpoint root: ckpt-<step> folders, `latest`, samples/, logs/'),
     from: z.string().optional().describe('checkpoint to start from (text encoder and vocabulary; G/D/C when their config matches)'),
+    textFrom: z
+      .string()
+      .optional()
+      .describe('checkpoint whose text encoder and vocabulary replace those of --from (e.g. a longer-pretrained DAMSM); a new run only'),
+    sentenceSpread: z
+      .number()
+      .positive()
+      .max(10)
+      .optional()
+      .describe('rescale sentence vectors to vary by this much per dimension across captions (a new run only; default: as the encoder was saved)'),
     name: z.string().min(1).default('dfgan').describe('model name written into checkpoints'),
     imageSize: z.number().int().refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), 'one of 32, 64, 128, 256').default(64),
     nf: z.number().int().min(1).max(512).default(32),

@@ -59,6 +59,37 @@ interface Models {
 const SAMPLE_SEEDS = [0, 1, 2, 3, 4, 5];
 const SAMPLE_CAPTIONS = 6;
 
+/**
+ * The text encoder of a new run: `base` (that of --from, or a fresh one), or that of --text-from in its place,
+ * rescaled to --sentence-spread when given. Takes ownership of `base`.
+ */
+async function textEncoderOf(
+  cfg: TrainConfig,
+  base: { text: TextEncoder; vocab: Vocabulary } | undefined,
+  train: Dataset,
+  log: Logger,
+): Promise<{ text: TextEncoder; vocab: Vocabulary }> {
+  let { text, vocab } = base ?? {};
+  if (cfg.textFrom) {
+    const dir = await resolveCheckpointDir(cfg.textFrom);
+    const ck = await loadCheckpoint(dir);
+    ck.generator.dispose();
+    text?.dispose();
+    ({ textEncoder: text, vocab } = ck);
+    log.info({ textFrom: dir, vocab: vocab.size }, 'text encoder and vocabulary from another checkpoint');
+  }
+  if (!text || !vocab) throw new DfganError('INTERNAL', 'no text encoder for the run');
+  if (cfg.sentenceSpread !== undefined) {
+    const scale = await measureSentenceScale(text, vocab, await allCaptions(train), { spread: cfg.sentenceSpread, sample: 1024 });
+    const scaled = createTextEncoder({ ...text.config, sentenceScale: scale });
+    scaled.params.assign(await text.params.read());
+    log.info({ sentenceScale: scale, was: text.config.sentenceScale }, `sentence vectors rescaled to vary by ${cfg.sentenceSpread} per dimension`);
+    text.dispose();
+    text = scaled;
+  }
+  return { text, vocab };
+}
+
 /** Resume from out/latest; else start from --from; else fresh networks and a vocabulary of the data's captions. */
 async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined, log: Logger): Promise<Models> {
   let resumeDir: string | undefined;
@@ -79,6 +110,9 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
     }
     const optimizerState = await readWeightSet(ck.dir, ck.manifest, 'optimizer');
     log.info({ checkpoint: ck.dir, step: ck.manifest.step }, 'resuming');
+    if (cfg.textFrom || cfg.sentenceSpread !== undefined) {
+      log.warn({ textFrom: cfg.textFrom, sentenceSpread: cfg.sentenceSpread }, 'resuming keeps the text encoder of the run; --text-from and --sentence-spread apply to a new run only');
+    }
     return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };
   }
   if (cfg.from) {
@@ -94,20 +128,39 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
       ck.discriminator?.dispose();
       ck.head?.dispose();
     }
+    let text: { text: TextEncoder; vocab: Vocabulary };
+    try {
+      text = await textEncoderOf(cfg, { text: ck.textEncoder, vocab: ck.vocab }, train, log);
+      if (keepNets && 2 * text.text.config.hiddenPerDirection !== gCfg.condDim) {
+        text.text.dispose();
+        throw new DfganError(
+          'INVALID_ARGUMENT',
+          `--text-from ${cfg.textFrom} gives ${2 * text.text.config.hiddenPerDirection}-d sentence vectors; the networks of ${dir} read ${gCfg.condDim}-d ones`,
+        );
+      }
+    } catch (e) {
+      if (keepNets) [ck.generator, ck.discriminator!, ck.head!].forEach((n) => n.dispose());
+      throw e;
+    }
     return {
-      g: keepNets ? ck.generator : createGenerator(gCfg, { seed: cfg.seed }),
-      d: keepNets ? ck.discriminator! : createDiscriminator(gCfg, { seed: cfg.seed + 1 }),
-      c: keepNets ? ck.head! : createConditionalHead(gCfg, { seed: cfg.seed + 2 }),
-      text: ck.textEncoder,
-      vocab: ck.vocab,
+      g: keepNets ? ck.generator : createGenerator(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed }),
+      d: keepNets ? ck.discriminator! : createDiscriminator(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed + 1 }),
+      c: keepNets ? ck.head! : createConditionalHead(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed + 2 }),
+      ...text,
       startStep: 0,
       source: dir,
     };
   }
   const captions = [...(await allCaptions(train)), ...(test ? await allCaptions(test) : [])];
-  const vocab = Vocabulary.buildFromCaptions(captions);
-  log.warn({ vocab: vocab.size }, 'no --from checkpoint: the text encoder is randomly initialised and stays frozen (run `dfgan pretrain-text` first for real use)');
-  const text = createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: cfg.seed + 3 });
+  let vocab: Vocabulary;
+  let text: TextEncoder;
+  if (cfg.textFrom) {
+    ({ text, vocab } = await textEncoderOf(cfg, undefined, train, log));
+  } else {
+    vocab = Vocabulary.buildFromCaptions(captions);
+    log.warn({ vocab: vocab.size }, 'no --from checkpoint: the text encoder is randomly initialised and stays frozen (run `dfgan pretrain-text` first for real use)');
+    ({ text } = await textEncoderOf(cfg, { text: createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: cfg.seed + 3 }), vocab }, train, log));
+  }
   const gCfg = wanted(2 * text.config.hiddenPerDirection);
   return {
     g: createGenerator(gCfg, { seed: cfg.seed }),

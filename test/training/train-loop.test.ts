@@ -11,6 +11,9 @@ import { createLogger } from '../../src/logger.js';
 import { loadCheckpoint } from '../../src/model/checkpoint/index.js';
 import { parseTrainConfig } from '../../src/training/train-config.js';
 import { train } from '../../src/training/train-loop.js';
+import { allCaptions } from '../../src/training/data/dataset.js';
+import { openDataset } from '../../src/training/data/open.js';
+import { measureSentenceScale } from '../../src/training/damsm/sentence-scale.js';
 import type { StepLosses } from '../../src/training/dfgan-step.js';
 
 const log = createLogger('silent');
@@ -105,4 +108,34 @@ test('SIGINT to `dfgan train` saves a checkpoint and exits cleanly', async () =>
   assert.equal(ck.manifest.step, result.step);
   ck.dispose();
   assert.ok((await stat(join(out, 'losses.svg'))).size > 0);
+});
+
+test('--text-from swaps in another checkpoint\'s text encoder and --sentence-spread rescales it; G/D stay those of --from', async () => {
+  const root = await tempDir();
+  const a = join(root, 'a');
+  const b = join(root, 'b');
+  await train(tiny(a, 2), { log });
+  await train(tiny(b, 1, { seed: 5 }), { log }); // another (randomly initialised, frozen) text encoder
+  const c = join(root, 'c');
+  const before = tf.memory().numTensors;
+  await train(tiny(c, 1, { from: a, textFrom: b, sentenceSpread: 0.5, lrG: 1e-9, lrD: 1e-9 }), { log });
+  assert.equal(tf.memory().numTensors, before, 'nothing leaks');
+  const [ckA, ckB, ckC] = await Promise.all([a, b, c].map((d) => loadCheckpoint(d)));
+  try {
+    const textB = await ckB.textEncoder.params.read();
+    const textC = await ckC.textEncoder.params.read();
+    for (const [k, v] of textB) assert.deepEqual(textC.get(k), v, `text encoder weight ${k} is --text-from's`);
+    assert.equal(ckC.vocab.hash(), ckB.vocab.hash());
+    // The spread is what was asked: the scale for a spread of 1 is twice C's.
+    const captions = await allCaptions(await openDataset(data, 'train'));
+    const forOne = await measureSentenceScale(ckC.textEncoder, ckC.vocab, captions, { spread: 1, sample: 1024 });
+    assert.ok(Math.abs(forOne / ckC.textEncoder.config.sentenceScale - 2) < 1e-3, `spread ${ckC.textEncoder.config.sentenceScale / forOne}`);
+    const gA = await ckA.generator.params.read();
+    const gC = await ckC.generator.params.read();
+    let maxDiff = 0;
+    for (const [k, v] of gA) for (let i = 0; i < v.length; i++) maxDiff = Math.max(maxDiff, Math.abs(v[i] - gC.get(k)![i]));
+    assert.ok(maxDiff < 1e-6, `G continues from --from (max change ${maxDiff} at a learning rate of 1e-9)`);
+  } finally {
+    [ckA, ckB, ckC].forEach((ck) => ck.dispose());
+  }
 });
