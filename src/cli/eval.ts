@@ -32,6 +32,7 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
     .option('--no-truncation', 'plain N(0, 1) noise')
     .option('--seed <n>', 'noise seed of the first image (image k gets seed + k) and caption choice (default 0)', intArg('--seed', 0, 2 ** 31))
     .option('--no-real-floor', 'skip the FID of real train images against the test split')
+    .option('--text-probe', "also report how well each attribute a caption names can be read from the checkpoint's sentence vectors (a linear probe; the text side's ceiling)", false)
     .addOption(
       new Option(
         '--write-manifest',
@@ -53,6 +54,7 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
           truncation: o.truncation === false ? null : o.truncation,
           seed: o.seed,
           realFloor: o.realFloor,
+          textProbe: o.textProbe,
           writeManifest: o.writeManifest,
         }),
       );

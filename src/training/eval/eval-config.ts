@@ -62,6 +62,11 @@ export const EvalConfigSchema = z
     seed: z.number().int().min(0).max(2 ** 31).default(0).describe('base of the noise seeds (image k gets seed + k) and of caption choice'),
     mismatched: z.number().int().min(1).default(R_PRECISION_MISMATCHED).describe('mismatched captions per image in R-precision'),
     realFloor: z.boolean().default(true).describe('also report FID of real train images against the split (the floor at this sample size)'),
+    textProbe: z
+      .boolean()
+      .default(false)
+      .describe("also probe the checkpoint's sentence vectors: how well a linear classifier reads each named attribute from them (the text side's ceiling)"),
+    textProbeImages: z.number().int().min(2).default(2000).describe('train images whose captions the text probe learns from'),
     writeManifest: z.boolean().default(false).describe("record the figures in the checkpoint manifest's info.eval (rewrites the checkpoint; its version changes)"),
   })
   .strict();

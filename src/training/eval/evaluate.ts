@@ -64,6 +64,7 @@ import {
 import { frechetDistanceOfStats, gaussianStats, type FrechetParts } from './frechet.js';
 import { candidateScores, drawCandidates, rPrecisionFromScores, type RPrecision } from './r-precision.js';
 import { CLASSIFIER_FRESH_SHARE, defaultClassifierDir, type ClassifierTrainConfig, type EvalConfig } from './eval-config.js';
+import { textProbe, type ProbeSet, type TextProbeReport } from './text-probe.js';
 
 export const EVAL_REPORT_FORMAT = 'dfgan-eval-report';
 
@@ -414,6 +415,8 @@ export interface EvalReport {
         realAllAttributes: AccuracyReport;
       }
     | { available: false; reason: string };
+  /** With --text-probe: what the sentence vectors carry of each attribute a caption names. */
+  textProbe?: ({ available: true } & TextProbeReport) | { available: false; reason: string };
 }
 
 interface Sample {
@@ -476,6 +479,45 @@ async function sentenceVectors(text: TextEncoder, ids: number[][], batch = 128):
     tf.dispose([enc.sentence, enc.words]);
   }
   return out;
+}
+
+/** Captions of images [0, count) of `ds` the vocabulary can read, with the attributes each names. */
+async function probeSet(
+  text: TextEncoder,
+  vocab: Vocabulary,
+  resolver: MentionResolver,
+  ds: Dataset,
+  count: number,
+  cache?: Map<number, string[]>,
+): Promise<ProbeSet> {
+  const ids: number[][] = [];
+  const named: Record<string, string>[] = [];
+  for (let i = 0; i < Math.min(count, ds.size); i++) {
+    for (const c of cache ? await captionsOf(ds, cache, i) : await ds.captions(i)) {
+      try {
+        ids.push(vocab.encode(c, text.config.maxWords).ids);
+      } catch {
+        continue;
+      }
+      named.push(resolver.named(ds.key(i), c));
+    }
+  }
+  return { vectors: await sentenceVectors(text, ids), dim: sentenceDim(text.config), named };
+}
+
+async function probeText(
+  text: TextEncoder,
+  vocab: Vocabulary,
+  labels: LabelSource,
+  cfg: EvalConfig,
+  train: Dataset,
+  evaluated: Dataset,
+  cache: Map<number, string[]>,
+): Promise<TextProbeReport> {
+  const resolver = await MentionResolver.create(cfg.data, labels);
+  const trainSet = await probeSet(text, vocab, resolver, train, cfg.textProbeImages);
+  const testSet = await probeSet(text, vocab, resolver, evaluated, cfg.nImages ?? evaluated.size, cache);
+  return textProbe(labels.heads, trainSet, testSet);
 }
 
 export interface EvalDeps {
@@ -648,6 +690,14 @@ export async function evaluate(cfg: EvalConfig, deps: EvalDeps): Promise<EvalRep
       }
     }
 
+    let probe: EvalReport['textProbe'];
+    if (cfg.textProbe) {
+      probe =
+        labels.kind !== 'attributes'
+          ? { available: false, reason: 'the data set has no per-image attributes (attributes.jsonl) for captions to name' }
+          : { available: true, ...(await probeText(model.checkpoint.textEncoder, model.checkpoint.vocab, labels, cfg, splits.train, ds, captionCache)) };
+    }
+
     const report: EvalReport = {
       format: EVAL_REPORT_FORMAT,
       packageVersion: PACKAGE_VERSION,
@@ -667,6 +717,7 @@ export async function evaluate(cfg: EvalConfig, deps: EvalDeps): Promise<EvalRep
       fid: { value: fidParts.distance, ...fidParts, featureNetwork: 'attribute-classifier penultimate layer', real: realRun.count, generated: N, realFloor },
       rPrecision,
       attributes,
+      ...(probe ? { textProbe: probe } : {}),
     };
     return report;
   } finally {
@@ -721,6 +772,18 @@ export function formatReport(r: EvalReport): string {
   } else {
     lines.push(`  Attribute accuracy unavailable: ${r.attributes.reason}`);
   }
+  if (r.textProbe?.available) {
+    const t = r.textProbe;
+    lines.push('');
+    lines.push(`  Text probe: ${t.probe}`);
+    lines.push(`    ${'attribute'.padEnd(12)} ${'accuracy'.padStart(9)} ${'chance'.padStart(7)} ${'train'.padStart(6)} ${'test'.padStart(6)}`);
+    for (const [name, row] of Object.entries(t.perAttribute)) {
+      lines.push(`    ${name.padEnd(12)} ${f(row.accuracy).padStart(9)} ${f(row.chance).padStart(7)} ${String(row.train).padStart(6)} ${String(row.test).padStart(6)}`);
+    }
+    lines.push(`    ${'mean'.padEnd(12)} ${f(t.mean.accuracy).padStart(9)} ${f(t.mean.chance).padStart(7)}`);
+  } else if (r.textProbe) {
+    lines.push(`  Text probe unavailable: ${r.textProbe.reason}`);
+  }
   lines.push(`  (${r.seconds} s)`);
   return lines.join('\n') + '\n';
 }
@@ -738,6 +801,7 @@ export function evalSummary(r: EvalReport): Record<string, unknown> {
     rPrecision: r.rPrecision.available ? r.rPrecision.value : null,
     attributeAccuracy: r.attributes.available ? r.attributes.mean.generated : null,
     attributeAccuracyReal: r.attributes.available ? r.attributes.mean.real : null,
+    ...(r.textProbe?.available ? { textProbeAccuracy: r.textProbe.mean.accuracy } : {}),
   };
 }
 

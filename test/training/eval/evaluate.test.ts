@@ -118,6 +118,25 @@ describe('dfgan eval', () => {
     assert.ok(c.rPrecision.available);
   });
 
+  test('--text-probe reports per attribute how well the sentence vectors carry it, beside the other figures', async () => {
+    const r = await evaluate(parseEvalConfig({ checkpoint: plain, data: root, nImages: 20, realFloor: false, textProbe: true, textProbeImages: 60 }), { log });
+    assert.ok(r.textProbe?.available);
+    if (r.textProbe?.available) {
+      assert.deepEqual(Object.keys(r.textProbe.perAttribute), ['body', 'wing', 'crown', 'belly', 'beakLength', 'beakColour', 'size', 'facing', 'background', 'pose']);
+      const rows = Object.values(r.textProbe.perAttribute);
+      // 60 train images and 20 test images, 10 captions each, each naming 2 to 4 attributes.
+      const train = rows.reduce((s, a) => s + a.train, 0);
+      const tested = rows.reduce((s, a) => s + a.test, 0);
+      assert.ok(train >= 1200 && train <= 2400, `${train} train pairs`);
+      assert.ok(tested >= 400 && tested <= 800, `${tested} test pairs`);
+      for (const a of rows) if (a.test > 0) assert.ok(a.accuracy >= 0 && a.accuracy <= 1);
+    }
+    assert.match(formatReport(r), /Text probe: linear softmax probe[\s\S]*crown/);
+    assert.equal(evalSummary(r).textProbeAccuracy, r.textProbe?.available ? r.textProbe.mean.accuracy : undefined);
+    const without = await evaluate(parseEvalConfig({ checkpoint: plain, data: root, nImages: 20, realFloor: false }), { log });
+    assert.equal(without.textProbe, undefined, 'only when asked');
+  });
+
   test('a missing classifier is trained and cached in the given folder', async () => {
     const dir = join(await tempDir('dfgan-eval-lazy-'), 'clf');
     const r = await evaluate(parseEvalConfig({ checkpoint: plain, data: root, nImages: 10, classifier: dir, classifierSteps: 2, realFloor: false }), { log });
