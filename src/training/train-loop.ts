@@ -142,22 +142,22 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
       if (keepNets) [ck.generator, ck.discriminator!, ck.head!].forEach((n) => n.dispose());
       throw e;
     }
+    const fresh = wanted(2 * text.text.config.hiddenPerDirection);
     return {
-      g: keepNets ? ck.generator : createGenerator(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed }),
-      d: keepNets ? ck.discriminator! : createDiscriminator(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed + 1 }),
-      c: keepNets ? ck.head! : createConditionalHead(wanted(2 * text.text.config.hiddenPerDirection), { seed: cfg.seed + 2 }),
+      g: keepNets ? ck.generator : createGenerator(fresh, { seed: cfg.seed }),
+      d: keepNets ? ck.discriminator! : createDiscriminator(fresh, { seed: cfg.seed + 1 }),
+      c: keepNets ? ck.head! : createConditionalHead(fresh, { seed: cfg.seed + 2 }),
       ...text,
       startStep: 0,
       source: dir,
     };
   }
-  const captions = [...(await allCaptions(train)), ...(test ? await allCaptions(test) : [])];
   let vocab: Vocabulary;
   let text: TextEncoder;
   if (cfg.textFrom) {
     ({ text, vocab } = await textEncoderOf(cfg, undefined, train, log));
   } else {
-    vocab = Vocabulary.buildFromCaptions(captions);
+    vocab = Vocabulary.buildFromCaptions([...(await allCaptions(train)), ...(test ? await allCaptions(test) : [])]);
     log.warn({ vocab: vocab.size }, 'no --from checkpoint: the text encoder is randomly initialised and stays frozen (run `dfgan pretrain-text` first for real use)');
     ({ text } = await textEncoderOf(cfg, { text: createTextEncoder(parseTextEncoderConfig({ vocabSize: vocab.size }), { seed: cfg.seed + 3 }), vocab }, train, log));
   }
