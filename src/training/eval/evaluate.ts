@@ -488,12 +488,12 @@ async function probeSet(
   resolver: MentionResolver,
   ds: Dataset,
   count: number,
-  cache?: Map<number, string[]>,
+  cache: Map<number, string[]>,
 ): Promise<ProbeSet> {
   const ids: number[][] = [];
   const named: Record<string, string>[] = [];
   for (let i = 0; i < Math.min(count, ds.size); i++) {
-    for (const c of cache ? await captionsOf(ds, cache, i) : await ds.captions(i)) {
+    for (const c of await captionsOf(ds, cache, i)) {
       try {
         ids.push(vocab.encode(c, text.config.maxWords).ids);
       } catch {
@@ -515,7 +515,7 @@ async function probeText(
   cache: Map<number, string[]>,
 ): Promise<TextProbeReport> {
   const resolver = await MentionResolver.create(cfg.data, labels);
-  const trainSet = await probeSet(text, vocab, resolver, train, cfg.textProbeImages);
+  const trainSet = await probeSet(text, vocab, resolver, train, cfg.textProbeImages, new Map());
   const testSet = await probeSet(text, vocab, resolver, evaluated, cfg.nImages ?? evaluated.size, cache);
   return textProbe(labels.heads, trainSet, testSet);
 }
