@@ -34,6 +34,9 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--seed <n>', 'seed of data order, noise and augmentation', intArg('--seed', 0, 2 ** 31))
     .option('--workers <n>', 'data-parallel replicas, one per core (default: all cores; 1 = single-threaded)', intArg('--workers', 1, 256))
     .option('--conv-runtime <r>', `where convolutions run on wasm: ${CONV_RUNTIME_CHOICES.join(', ')} (default auto: ONNX Runtime when it loads)`)
+    .option('--eval-every <n>', 'steps between evaluations of the checkpoint saved then (logs/eval.jsonl, eval.svg, fid.svg; default 0: none)', intArg('--eval-every', 0, 1e9))
+    .option('--eval-images <n>', 'generated images per evaluation during training (default 500)', intArg('--eval-images', 2, 100000))
+    .option('--eval-damsm <dir>', 'checkpoint with DAMSM encoders (a pretrain-text output) for R-precision during training')
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
       const log = await prepare(cmd);
@@ -63,6 +66,9 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             seed: o.seed,
             workers: o.workers,
             convRuntime: o.convRuntime,
+            evalEvery: o.evalEvery,
+            evalImages: o.evalImages,
+            evalDamsm: o.evalDamsm,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),
         ),

@@ -49,6 +49,14 @@ export const TrainConfigSchema = z
       .enum(CONV_RUNTIME_CHOICES)
       .default('auto')
       .describe('where convolutions run on the wasm backend: onnx (ONNX Runtime CPU kernels), backend (XNNPACK), auto (onnx when it loads)'),
+    evalEvery: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('steps between evaluations of the checkpoint saved then (FID, attribute accuracy, R-precision on the test split; logs/eval.jsonl, eval.svg); 0: none'),
+    evalImages: z.number().int().min(2).max(100000).default(500).describe('generated images per evaluation during training'),
+    evalDamsm: z.string().min(1).optional().describe('checkpoint with the DAMSM encoders that score R-precision during training (default: none, R-precision left out)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })
   .strict();

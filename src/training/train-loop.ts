@@ -27,6 +27,7 @@ import { HingeLoss } from './losses/hinge.js';
 import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
 import { DiffAugment } from './diff-augment.js';
 import { SentenceCache } from './sentence-cache.js';
+import { TrainEvaluator } from './train-eval.js';
 import { lossPlotSvg, type Series } from './plot.js';
 import type { TrainConfig } from './train-config.js';
 
@@ -233,6 +234,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   if (trainSet.size < cfg.batchSize) {
     throw new DfganError('INVALID_ARGUMENT', `${cfg.data} has ${trainSet.size} training images, fewer than one batch of ${cfg.batchSize}`);
   }
+  if (cfg.evalEvery > 0 && !testSet) {
+    throw new DfganError('INVALID_ARGUMENT', `--eval-every needs a test split to evaluate on; ${cfg.data} has none`);
+  }
   await mkdir(join(cfg.out, 'samples'), { recursive: true });
   await mkdir(join(cfg.out, 'logs'), { recursive: true });
 
@@ -310,6 +314,12 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     await writeFile(join(cfg.out, 'losses.svg'), lossPlotSvg(series, { title: `${cfg.name}: losses (EMA-smoothed)` }));
   };
 
+  const evaluator =
+    cfg.evalEvery > 0
+      ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}) }, log)
+      : undefined;
+  await evaluator?.resume(m.startStep);
+
   const loader = new BatchLoader(trainSet, {
     batchSize: cfg.batchSize,
     imageSize: cfg.imageSize,
@@ -365,6 +375,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
         await plot();
       }
       if (current % cfg.checkpointEvery === 0) await save();
+      if (evaluator && current % cfg.evalEvery === 0) await evaluator.run(current, await save());
     }
     const checkpoint = await save();
     await plot();

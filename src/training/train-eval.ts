@@ -1,0 +1,125 @@
+// Evaluation while training (`train --eval-every N`): the checkpoint saved at step N is scored by `dfgan eval` on
+// a sample of the test split, one line per evaluation goes to logs/eval.jsonl, and eval.svg / fid.svg plot the
+// trend. A small DF-GAN on CPU needs tens of thousands of steps, and the losses say little about whether images
+// follow their captions; attribute accuracy and FID seen as it trains do.
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../logger.js';
+import { evaluate, type EvalReport } from './eval/evaluate.js';
+import { parseEvalConfig } from './eval/eval-config.js';
+import { lossPlotSvg, type Series } from './plot.js';
+
+export interface TrainEvalOptions {
+  /** Run folder (logs/eval.jsonl, eval.svg and fid.svg go here). */
+  out: string;
+  data: string;
+  /** Generated images per evaluation (test images, cycled when more). */
+  images: number;
+  /** Checkpoint with DAMSM encoders for R-precision; without one R-precision is left out. */
+  damsm?: string;
+  /** Model name, for the plot titles. */
+  name: string;
+}
+
+/** One line of logs/eval.jsonl. */
+export interface EvalLine {
+  step: number;
+  time: string;
+  images: number;
+  fid: number;
+  rPrecision: number | null;
+  /** Mean over attributes of generated images (null when the data has no attribute labels). */
+  attributeAccuracy: number | null;
+  /** The same pairs scored on the real images: the ceiling. */
+  attributeAccuracyReal: number | null;
+  perAttribute: Record<string, number>;
+  seconds: number;
+}
+
+const SERIES: Array<[keyof EvalLine, string]> = [
+  ['attributeAccuracy', 'attribute accuracy'],
+  ['attributeAccuracyReal', 'ceiling (real images)'],
+  ['rPrecision', 'R-precision'],
+];
+
+export function evalLineOf(step: number, r: EvalReport): EvalLine {
+  const attrs = r.attributes.available ? r.attributes : undefined;
+  return {
+    step,
+    time: r.evaluatedAt,
+    images: r.sampling.images,
+    fid: r.fid.value,
+    rPrecision: r.rPrecision.available ? r.rPrecision.value : null,
+    attributeAccuracy: attrs ? attrs.mean.generated : null,
+    attributeAccuracyReal: attrs ? attrs.mean.real : null,
+    perAttribute: attrs ? Object.fromEntries(Object.entries(attrs.perAttribute).map(([k, v]) => [k, v.generated])) : {},
+    seconds: r.seconds,
+  };
+}
+
+export class TrainEvaluator {
+  private readonly logPath: string;
+  private lines: EvalLine[] = [];
+
+  constructor(
+    private readonly opts: TrainEvalOptions,
+    private readonly log: Logger,
+  ) {
+    this.logPath = join(opts.out, 'logs', 'eval.jsonl');
+  }
+
+  /** Reads the lines of earlier evaluations up to `upTo` (a resumed run recomputes the ones after it). */
+  async resume(upTo: number): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.logPath, 'utf8');
+    } catch {
+      return;
+    }
+    const byStep = new Map<number, EvalLine>();
+    for (const raw of text.split('\n')) {
+      try {
+        const line = JSON.parse(raw) as EvalLine;
+        if (typeof line.step === 'number' && line.step <= upTo) byStep.set(line.step, line);
+      } catch {
+        // a blank or torn last line
+      }
+    }
+    this.lines = [...byStep.values()].sort((a, b) => a.step - b.step);
+  }
+
+  /** Scores the checkpoint at `dir` (saved at `step`), logs and plots it. */
+  async run(step: number, dir: string): Promise<EvalLine> {
+    const cfg = parseEvalConfig({
+      checkpoint: dir,
+      data: this.opts.data,
+      nImages: this.opts.images,
+      realFloor: false,
+      ...(this.opts.damsm ? { damsm: this.opts.damsm } : {}),
+    });
+    const report = await evaluate(cfg, { log: this.log });
+    const line = evalLineOf(step, report);
+    await appendFile(this.logPath, JSON.stringify(line) + '\n');
+    this.lines = [...this.lines.filter((l) => l.step !== step), line];
+    this.log.info(
+      { step, fid: line.fid, rPrecision: line.rPrecision, attributeAccuracy: line.attributeAccuracy, ceiling: line.attributeAccuracyReal, seconds: line.seconds },
+      `eval at step ${step}: FID ${line.fid.toFixed(1)}` +
+        (line.attributeAccuracy !== null ? `, attribute accuracy ${line.attributeAccuracy.toFixed(3)} (ceiling ${line.attributeAccuracyReal!.toFixed(3)})` : '') +
+        (line.rPrecision !== null ? `, R-precision ${line.rPrecision.toFixed(3)}` : ''),
+    );
+    await this.plot();
+    return line;
+  }
+
+  private async plot(): Promise<void> {
+    const series: Series[] = SERIES.map(([key, name]) => ({
+      name,
+      points: this.lines.filter((l) => typeof l[key] === 'number').map((l) => [l.step, l[key] as number] as [number, number]),
+    }));
+    const n = this.lines[this.lines.length - 1]?.images ?? this.opts.images;
+    // smoothing 1: each point as measured.
+    await writeFile(join(this.opts.out, 'eval.svg'), lossPlotSvg(series, { title: `${this.opts.name}: evaluation during training (${n} test images)`, smoothing: 1 }));
+    const fid: Series[] = [{ name: 'FID', points: this.lines.map((l) => [l.step, l.fid] as [number, number]) }];
+    await writeFile(join(this.opts.out, 'fid.svg'), lossPlotSvg(fid, { title: `${this.opts.name}: FID during training (${n} test images)`, smoothing: 1 }));
+  }
+}
