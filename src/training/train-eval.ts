@@ -4,7 +4,9 @@
 // follow their captions; attribute accuracy and FID seen as it trains do.
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DfganError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { readManifest, resolveCheckpointDir } from '../model/checkpoint/index.js';
 import { evaluate, type EvalReport } from './eval/evaluate.js';
 import { parseEvalConfig } from './eval/eval-config.js';
 import { lossPlotSvg, type Series } from './plot.js';
@@ -68,6 +70,19 @@ export class TrainEvaluator {
     this.logPath = join(opts.out, 'logs', 'eval.jsonl');
   }
 
+  /**
+   * Checks what can be checked before training starts, so a wrong --eval-damsm fails now rather than at the first
+   * evaluation an hour in.
+   */
+  async validate(): Promise<void> {
+    if (!this.opts.damsm) return;
+    const dir = await resolveCheckpointDir(this.opts.damsm);
+    const { manifest } = await readManifest(dir);
+    if (!manifest.networks.imageEncoder) {
+      throw new DfganError('INVALID_ARGUMENT', `--eval-damsm ${this.opts.damsm} has no DAMSM image encoder; pass a \`dfgan pretrain-text\` checkpoint`);
+    }
+  }
+
   /** Reads the lines of earlier evaluations up to `upTo` (a resumed run recomputes the ones after it). */
   async resume(upTo: number): Promise<void> {
     let text: string;
@@ -88,8 +103,20 @@ export class TrainEvaluator {
     this.lines = [...byStep.values()].sort((a, b) => a.step - b.step);
   }
 
-  /** Scores the checkpoint at `dir` (saved at `step`), logs and plots it. */
-  async run(step: number, dir: string): Promise<EvalLine> {
+  /**
+   * Scores the checkpoint at `dir` (saved at `step`), logs and plots it. An evaluation that fails is logged and
+   * training goes on: hours of training are worth more than one point of the trend.
+   */
+  async run(step: number, dir: string): Promise<EvalLine | undefined> {
+    try {
+      return await this.evaluate(step, dir);
+    } catch (err) {
+      this.log.error({ err, step, checkpoint: dir }, `evaluation at step ${step} failed; training goes on`);
+      return undefined;
+    }
+  }
+
+  private async evaluate(step: number, dir: string): Promise<EvalLine> {
     const cfg = parseEvalConfig({
       checkpoint: dir,
       data: this.opts.data,

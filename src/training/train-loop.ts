@@ -237,6 +237,11 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   if (cfg.evalEvery > 0 && !testSet) {
     throw new DfganError('INVALID_ARGUMENT', `--eval-every needs a test split to evaluate on; ${cfg.data} has none`);
   }
+  const evaluator =
+    cfg.evalEvery > 0
+      ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}) }, log)
+      : undefined;
+  await evaluator?.validate();
   await mkdir(join(cfg.out, 'samples'), { recursive: true });
   await mkdir(join(cfg.out, 'logs'), { recursive: true });
 
@@ -314,10 +319,6 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     await writeFile(join(cfg.out, 'losses.svg'), lossPlotSvg(series, { title: `${cfg.name}: losses (EMA-smoothed)` }));
   };
 
-  const evaluator =
-    cfg.evalEvery > 0
-      ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}) }, log)
-      : undefined;
   await evaluator?.resume(m.startStep);
 
   const loader = new BatchLoader(trainSet, {

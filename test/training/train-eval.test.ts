@@ -1,6 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { pino } from 'pino';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useTestBackend } from '../helpers/backend.js';
@@ -105,4 +106,39 @@ test('--eval-every needs a test split', async () => {
     assert.match(e.message, /--eval-every needs a test split/);
     return true;
   });
+});
+
+test('a --eval-damsm without a DAMSM image encoder is refused before training starts', async () => {
+  const tmp = await tempDir();
+  const first = join(tmp, 'first');
+  await train(tiny(first, 1, { evalEvery: 0 }), { log }); // a training checkpoint: no image encoder
+  const out = join(tmp, 'run');
+  await assert.rejects(train(tiny(out, 2, { evalDamsm: first }), { log }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'INVALID_ARGUMENT');
+    assert.match(e.message, /has no DAMSM image encoder/);
+    return true;
+  });
+  await assert.rejects(readFile(join(out, 'latest'), 'utf8'), 'nothing was trained');
+});
+
+test('an evaluation that fails is logged and training goes on', async () => {
+  const tmp = await tempDir();
+  // DAMSM encoders whose manifest is fine (so the run starts) but whose image-encoder weights are corrupt (so each
+  // evaluation fails when it loads them).
+  const broken = join(tmp, 'damsm');
+  await cp(damsm, broken, { recursive: true });
+  const bin = join(broken, 'image-encoder.bin');
+  const bytes = await readFile(bin);
+  bytes[0] ^= 0xff;
+  await writeFile(bin, bytes);
+  const lines: string[] = [];
+  const spy = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+  const before = tf.memory().numTensors;
+  const r = await train(tiny(join(tmp, 'run'), 4, { evalDamsm: broken }), { log: spy });
+  assert.equal(r.step, 4, 'the run finished');
+  assert.equal(tf.memory().numTensors, before, 'a failed evaluation leaves no tensors behind');
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).msg).filter((m: string) => /evaluation at step/.test(m)),
+    ['evaluation at step 2 failed; training goes on', 'evaluation at step 4 failed; training goes on'],
+  );
 });
