@@ -2,7 +2,7 @@
 // a sample of the test split, one line per evaluation goes to logs/eval.jsonl, and eval.svg / fid.svg plot the
 // trend. A small DF-GAN on CPU needs tens of thousands of steps, and the losses say little about whether images
 // follow their captions; attribute accuracy and FID seen as it trains do.
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DfganError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -10,6 +10,7 @@ import { readManifest, resolveCheckpointDir } from '../model/checkpoint/index.js
 import { evaluate, type EvalReport } from './eval/evaluate.js';
 import { parseEvalConfig } from './eval/eval-config.js';
 import { lossPlotSvg, type Series } from './plot.js';
+import { readLogLines } from './run-folder.js';
 
 export interface TrainEvalOptions {
   /** Run folder (logs/eval.jsonl, eval.svg and fid.svg go here). */
@@ -85,21 +86,8 @@ export class TrainEvaluator {
 
   /** Reads the lines of earlier evaluations up to `upTo` (a resumed run recomputes the ones after it). */
   async resume(upTo: number): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.logPath, 'utf8');
-    } catch {
-      return;
-    }
     const byStep = new Map<number, EvalLine>();
-    for (const raw of text.split('\n')) {
-      try {
-        const line = JSON.parse(raw) as EvalLine;
-        if (typeof line.step === 'number' && line.step <= upTo) byStep.set(line.step, line);
-      } catch {
-        // a blank or torn last line
-      }
-    }
+    for (const line of await readLogLines(this.logPath, upTo)) byStep.set(line.step, line as unknown as EvalLine);
     this.lines = [...byStep.values()].sort((a, b) => a.step - b.step);
   }
 

@@ -1,6 +1,6 @@
 // `dfgan train`: DF-GAN training with periodic atomic checkpoints, resumption, sample grids, loss logs and plots.
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { checkpointName, pruneCheckpoints, stepRng } from './run-folder.js';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { checkpointName, pruneCheckpoints, readLogLines, stepRng } from './run-folder.js';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
@@ -12,7 +12,7 @@ import { createConditionalHead, createDiscriminator, type ConditionalHead, type 
 import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
 import { Vocabulary } from '../model/text/vocab.js';
 import { loadCheckpoint, readWeightSet, resolveCheckpointDir, setLatest, writeCheckpoint, LATEST_FILE } from '../model/checkpoint/index.js';
-import { Rng, noiseForSeeds } from '../model/sampling.js';
+import { noiseForSeeds } from '../model/sampling.js';
 import { gridOf, toRgbImages } from '../model/image.js';
 import { encodePng } from '../model/png.js';
 import { openDataset } from './data/open.js';
@@ -202,22 +202,8 @@ const LOSS_KEYS = [...D_TERMS, 'g'] as const;
 /** Loss series from a run's losses.jsonl, steps up to `upTo`; empty when there is no log yet. */
 async function readLossHistory(path: string, upTo: number): Promise<Record<string, Array<[number, number]>>> {
   const history: Record<string, Array<[number, number]>> = {};
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return history;
-  }
-  for (const line of text.split('\n')) {
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      continue; // a blank or torn last line
-    }
-    const step = row.step;
-    if (typeof step !== 'number' || step > upTo) continue;
-    for (const k of LOSS_KEYS) if (typeof row[k] === 'number') (history[k] ??= []).push([step, row[k] as number]);
+  for (const row of await readLogLines(path, upTo)) {
+    for (const k of LOSS_KEYS) if (typeof row[k] === 'number') (history[k] ??= []).push([row.step, row[k] as number]);
   }
   return history;
 }
