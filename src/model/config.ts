@@ -14,6 +14,13 @@ export const GeneratorConfigSchema = z
     nf: z.number().int().min(1).max(512).default(32).describe('base channel count (ngf = ndf)'),
     zDim: z.number().int().min(1).default(100).describe('noise dimension'),
     condDim: z.number().int().min(1).default(256).describe('sentence embedding dimension'),
+    headProjection: z
+      .boolean()
+      .default(false)
+      .describe(
+        'NetC also adds a projection term <s P, features> (Miyato & Koyama 2018) over the 4x4 features: a bilinear reading of caption ' +
+          'and image that the one-way concat head lacks for weak sentence directions (facing, size on synth-birds). Off in the reference DF-GAN',
+      ),
   })
   .strict();
 export type GeneratorConfig = Readonly<z.infer<typeof GeneratorConfigSchema>>;
@@ -31,6 +38,13 @@ export const TextEncoderConfigSchema = z
       .describe(
         'factor on sentence vectors (1 for the official encoders). DAMSM losses are cosines, blind to it; pretrain-text sets it so that ' +
           'sentence vectors vary by about 1 per dimension across captions, as the noise does, so that the GAN can read them under MA-GP',
+      ),
+    whitenSentences: z
+      .boolean()
+      .default(false)
+      .describe(
+        'sentence vectors are centred and whitened (params sentence.mean, sentence.whitening, fitted on training captions by `train ' +
+          '--whiten-sentences`) after sentenceScale, so that directions that few words move (facing, size) are as long as colour and background',
       ),
   })
   .strict();

@@ -78,6 +78,8 @@ export function createConditionalHead(config: GeneratorConfig, opts: { seed?: nu
   const feat = config.nf * 8;
   p.add('joint_conv.0.weight', noBiasConv(init, 3, feat + config.condDim, config.nf * 2));
   p.add('joint_conv.2.weight', noBiasConv(init, 4, config.nf * 2, 1));
+  // Zero at the start, so that a head taken over from a checkpoint without it first computes what it did.
+  if (config.headProjection) p.add('proj.weight', tf.zeros([config.condDim, 4 * 4 * feat]));
   return {
     config,
     params: p,
@@ -88,7 +90,11 @@ export function createConditionalHead(config: GeneratorConfig, opts: { seed?: nu
         const s = tf.mul(tf.reshape(sentence, [b, 1, 1, config.condDim]), tf.ones([1, 4, 4, 1]));
         let h = conv2d(tf.concat([features, s], 3) as tf.Tensor4D, p.get('joint_conv.0.weight'), undefined, 1, 1);
         h = leakyRelu(h) as tf.Tensor4D;
-        return tf.reshape(conv2d(h, p.get('joint_conv.2.weight'), undefined, 1, 0), [b]) as tf.Tensor1D;
+        const logit = tf.reshape(conv2d(h, p.get('joint_conv.2.weight'), undefined, 1, 0), [b]) as tf.Tensor1D;
+        if (!config.headProjection) return logit;
+        // Projection over the flattened 4x4 map, not pooled features: facing is where the head is, not which channels fire.
+        const proj = tf.sum(tf.mul(tf.reshape(features, [b, 4 * 4 * feat]), tf.matMul(sentence, p.get('proj.weight') as tf.Tensor2D)), 1);
+        return tf.add(logit, proj) as tf.Tensor1D;
       });
     },
     dispose() {

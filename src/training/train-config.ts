@@ -20,6 +20,19 @@ export const TrainConfigSchema = z
       .max(10)
       .optional()
       .describe('rescale sentence vectors to vary by this much per dimension across captions (a new run only; default: as the encoder was saved)'),
+    whitenSentences: z
+      .number()
+      .min(0)
+      .max(10)
+      .optional()
+      .describe(
+        'whiten sentence vectors over the training captions, eigenvalues shrunk by this times their mean (0.04 measured on synth-birds); ' +
+          'folded into the generator of --from so it starts where it was; a new run only (see damsm/sentence-whitening.ts)',
+      ),
+    headProjection: z
+      .boolean()
+      .default(false)
+      .describe("add a projection term to D's conditional head (zero at the start; a new run only; see model/config.ts)"),
     name: z.string().min(1).default('dfgan').describe('model name written into checkpoints'),
     imageSize: z.number().int().refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), 'one of 32, 64, 128, 256').default(64),
     nf: z.number().int().min(1).max(512).default(32),

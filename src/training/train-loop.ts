@@ -10,6 +10,7 @@ import { parseGeneratorConfig, parseTextEncoderConfig, sameGeneratorConfig } fro
 import { createGenerator, type Generator } from '../model/generator.js';
 import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../model/discriminator.js';
 import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
+import { fitSentenceWhitening, foldWhiteningIntoGenerator, whitenedTextEncoder, type SentenceWhitening } from './damsm/sentence-whitening.js';
 import { Vocabulary } from '../model/text/vocab.js';
 import { loadCheckpoint, readWeightSet, resolveCheckpointDir, setLatest, writeCheckpoint, LATEST_FILE } from '../model/checkpoint/index.js';
 import { noiseForSeeds } from '../model/sampling.js';
@@ -69,7 +70,7 @@ async function textEncoderOf(
   base: { text: TextEncoder; vocab: Vocabulary } | undefined,
   train: Dataset,
   log: Logger,
-): Promise<{ text: TextEncoder; vocab: Vocabulary }> {
+): Promise<{ text: TextEncoder; vocab: Vocabulary; whitening?: SentenceWhitening }> {
   let { text, vocab } = base ?? {};
   if (cfg.textFrom) {
     const dir = await resolveCheckpointDir(cfg.textFrom);
@@ -80,6 +81,10 @@ async function textEncoderOf(
     log.info({ textFrom: dir, vocab: vocab.size }, 'text encoder and vocabulary from another checkpoint');
   }
   if (!text || !vocab) throw new DfganError('INTERNAL', 'no text encoder for the run');
+  if (text.config.whitenSentences && (cfg.sentenceSpread !== undefined || cfg.whitenSentences !== undefined)) {
+    text.dispose();
+    throw new DfganError('INVALID_ARGUMENT', 'the text encoder is already whitened: --sentence-spread and --whiten-sentences apply to an unwhitened one');
+  }
   if (cfg.sentenceSpread !== undefined) {
     const scale = await measureSentenceScale(text, vocab, await allCaptions(train), { spread: cfg.sentenceSpread, sample: 1024 });
     const scaled = createTextEncoder({ ...text.config, sentenceScale: scale });
@@ -88,7 +93,29 @@ async function textEncoderOf(
     text.dispose();
     text = scaled;
   }
+  if (cfg.whitenSentences !== undefined) {
+    const whitening = await fitSentenceWhitening(text, vocab, await allCaptions(train), { shrinkage: cfg.whitenSentences });
+    const whitened = await whitenedTextEncoder(text, whitening);
+    text.dispose();
+    log.info({ shrinkage: cfg.whitenSentences }, 'sentence vectors whitened over the training captions');
+    return { text: whitened, vocab, whitening };
+  }
   return { text, vocab };
+}
+
+/** G, D and C under `config` (which differs from theirs in headProjection only), the new projection at zero. */
+async function withHeadProjection(g: Generator, d: Discriminator, c: ConditionalHead): Promise<{ g: Generator; d: Discriminator; c: ConditionalHead }> {
+  const config = parseGeneratorConfig({ ...g.config, headProjection: true });
+  const g2 = createGenerator(config);
+  const d2 = createDiscriminator(config);
+  const c2 = createConditionalHead(config);
+  g2.params.assign(await g.params.read());
+  d2.params.assign(await d.params.read());
+  const head = await c.params.read();
+  head.set('proj.weight', (await c2.params.get('proj.weight').data()) as Float32Array);
+  c2.params.assign(head);
+  [g, d, c].forEach((n) => n.dispose());
+  return { g: g2, d: d2, c: c2 };
 }
 
 /** Resume from out/latest; else start from --from; else fresh networks and a vocabulary of the data's captions. */
@@ -99,7 +126,7 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
   } catch {
     resumeDir = undefined;
   }
-  const wanted = (condDim: number) => parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim });
+  const wanted = (condDim: number) => parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim, headProjection: cfg.headProjection });
   if (resumeDir) {
     const ck = await loadCheckpoint(resumeDir, { withDiscriminator: true });
     if (!sameGeneratorConfig(ck.generator.config, wanted(ck.generator.config.condDim))) {
@@ -111,8 +138,14 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
     }
     const optimizerState = await readWeightSet(ck.dir, ck.manifest, 'optimizer');
     log.info({ checkpoint: ck.dir, step: ck.manifest.step }, 'resuming');
-    if (cfg.textFrom || cfg.sentenceSpread !== undefined) {
-      log.warn({ textFrom: cfg.textFrom, sentenceSpread: cfg.sentenceSpread }, 'resuming keeps the text encoder of the run; --text-from and --sentence-spread apply to a new run only');
+    if (cfg.textFrom || cfg.sentenceSpread !== undefined || cfg.whitenSentences !== undefined) {
+      log.warn(
+        { textFrom: cfg.textFrom, sentenceSpread: cfg.sentenceSpread, whitenSentences: cfg.whitenSentences },
+        'resuming keeps the text encoder of the run; --text-from, --sentence-spread and --whiten-sentences apply to a new run only',
+      );
+    }
+    if (cfg.headProjection !== ck.generator.config.headProjection) {
+      log.warn({ headProjection: ck.generator.config.headProjection }, "resuming keeps the run's conditional head; --head-projection applies to a new run only");
     }
     return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };
   }
@@ -129,7 +162,8 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
       ck.discriminator?.dispose();
       ck.head?.dispose();
     }
-    let text: { text: TextEncoder; vocab: Vocabulary };
+    let text: { text: TextEncoder; vocab: Vocabulary; whitening?: SentenceWhitening };
+    let nets = keepNets ? { g: ck.generator, d: ck.discriminator!, c: ck.head! } : undefined;
     try {
       text = await textEncoderOf(cfg, { text: ck.textEncoder, vocab: ck.vocab }, train, log);
       if (keepNets && 2 * text.text.config.hiddenPerDirection !== gCfg.condDim) {
@@ -139,16 +173,22 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
           `--text-from ${cfg.textFrom} gives ${2 * text.text.config.hiddenPerDirection}-d sentence vectors; the networks of ${dir} read ${gCfg.condDim}-d ones`,
         );
       }
+      if (nets && text.whitening) {
+        await foldWhiteningIntoGenerator(nets.g, text.whitening);
+        log.info('whitening folded into the generator of --from (it draws what it drew)');
+      }
+      if (nets && cfg.headProjection && !nets.g.config.headProjection) nets = await withHeadProjection(nets.g, nets.d, nets.c);
     } catch (e) {
-      if (keepNets) [ck.generator, ck.discriminator!, ck.head!].forEach((n) => n.dispose());
+      if (nets) [nets.g, nets.d, nets.c].forEach((n) => n.dispose());
       throw e;
     }
     const fresh = wanted(2 * text.text.config.hiddenPerDirection);
     return {
-      g: keepNets ? ck.generator : createGenerator(fresh, { seed: cfg.seed }),
-      d: keepNets ? ck.discriminator! : createDiscriminator(fresh, { seed: cfg.seed + 1 }),
-      c: keepNets ? ck.head! : createConditionalHead(fresh, { seed: cfg.seed + 2 }),
-      ...text,
+      g: nets?.g ?? createGenerator(fresh, { seed: cfg.seed }),
+      d: nets?.d ?? createDiscriminator(fresh, { seed: cfg.seed + 1 }),
+      c: nets?.c ?? createConditionalHead(fresh, { seed: cfg.seed + 2 }),
+      text: text.text,
+      vocab: text.vocab,
       startStep: 0,
       source: dir,
     };

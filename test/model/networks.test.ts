@@ -115,3 +115,35 @@ test('nearest upsampling equals resizeNearestNeighbor and its gradient is right 
           }
   });
 });
+
+test('the projection head starts as the concat head and, once trained, reads caption x image bilinearly (twice differentiable)', async () => {
+  const plainCfg = parseGeneratorConfig({ imageSize: 32, nf: 2, condDim: 6 });
+  const projCfg = parseGeneratorConfig({ imageSize: 32, nf: 2, condDim: 6, headProjection: true });
+  const plain = createConditionalHead(plainCfg);
+  const proj = createConditionalHead(projCfg);
+  assert.deepEqual(proj.params.get('proj.weight').shape, [6, 4 * 4 * 16]);
+  const feat = tf.randomNormal([3, 4, 4, 16], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const s = tf.randomNormal([3, 6], 0, 1, 'float32', 2) as tf.Tensor2D;
+  const [a, b] = [plain.apply(feat, s), proj.apply(feat, s)];
+  assert.deepEqual(await b.data(), await a.data(), 'zero projection: the same logits as the reference head');
+  const P = tf.randomNormal([6, 256], 0, 0.1, 'float32', 3);
+  proj.params.get('proj.weight').assign(P);
+  const c = proj.apply(feat, s);
+  const expected = tf.tidy(() => tf.add(a, tf.sum(tf.mul(tf.reshape(feat, [3, 256]), tf.matMul(s, P)), 1)));
+  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(c, expected))).dataSync()[0]);
+  assert.ok(diff < 1e-4, `logit = concat head + <s P, flattened features> (max difference ${diff})`);
+  // MA-GP differentiates D's gradient w.r.t. (features, sentence) again w.r.t. the weights.
+  const before = tf.memory().numTensors;
+  const g = tf.tidy(() => {
+    const { grads } = tf.variableGrads(() => {
+      const [gf, gs] = tf.grads((f: tf.Tensor, x: tf.Tensor) => tf.sum(proj.apply(f as tf.Tensor4D, x as tf.Tensor2D)))([feat, s]);
+      return tf.add(tf.sum(tf.square(gf)), tf.sum(tf.square(gs))) as tf.Scalar;
+    }, [proj.params.get('proj.weight')]);
+    return tf.sum(tf.abs(grads[proj.params.get('proj.weight').name])).dataSync()[0];
+  });
+  assert.ok(g > 0, 'the penalty reaches the projection weights');
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  tf.dispose([feat, s, a, b, c, P, expected]);
+  plain.dispose();
+  proj.dispose();
+});

@@ -139,3 +139,37 @@ test('--text-from swaps in another checkpoint\'s text encoder and --sentence-spr
     [ckA, ckB, ckC].forEach((ck) => ck.dispose());
   }
 });
+
+test('--whiten-sentences and --head-projection: G of --from draws what it drew, the head starts unchanged, both are saved', async () => {
+  const root = await tempDir();
+  const a = join(root, 'a');
+  const b = join(root, 'b');
+  await train(tiny(a, 2), { log });
+  const before = tf.memory().numTensors;
+  await train(tiny(b, 1, { from: a, whitenSentences: 0.04, headProjection: true, lrG: 1e-9, lrD: 1e-9 }), { log });
+  assert.equal(tf.memory().numTensors, before, 'nothing leaks');
+  const [ckA, ckB] = await Promise.all([a, b].map((d) => loadCheckpoint(d, { withDiscriminator: true })));
+  try {
+    assert.equal(ckB.textEncoder.config.whitenSentences, true);
+    assert.equal(ckB.generator.config.headProjection, true);
+    assert.equal(ckB.manifest.generator.headProjection, true);
+    const proj = await ckB.head!.params.get('proj.weight').data();
+    assert.ok(proj.every((v) => Math.abs(v) < 1e-6), 'the projection starts at zero');
+    const captions = (await allCaptions(await openDataset(data, 'train'))).slice(0, 4);
+    const ids = (ck: typeof ckA) => captions.map((c) => ck.vocab.encode(c, ck.textEncoder.config.maxWords).ids);
+    const z = tf.randomNormal([captions.length, ckA.generator.config.zDim], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const diff = tf.tidy(() => {
+      const imgA = ckA.generator.apply(z, ckA.textEncoder.encodeIds(ids(ckA)).sentence);
+      const imgB = ckB.generator.apply(z, ckB.textEncoder.encodeIds(ids(ckB)).sentence);
+      return tf.max(tf.abs(tf.sub(imgA, imgB))).dataSync()[0];
+    });
+    z.dispose();
+    assert.ok(diff < 1e-3, `the same images from the same captions (max difference ${diff})`);
+  } finally {
+    [ckA, ckB].forEach((ck) => ck.dispose());
+  }
+  // An encoder is whitened once: a run from B may not whiten it again, nor rescale it.
+  for (const extra of [{ whitenSentences: 0.04 }, { sentenceSpread: 0.5 }]) {
+    await assert.rejects(train(tiny(join(root, `c${Object.keys(extra)[0]}`), 1, { from: b, ...extra }), { log }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT');
+  }
+});

@@ -7,6 +7,8 @@
 //   rnn.weight_hh_l0            [H, 4H]   = PyTorch weight_hh_l0 transposed
 //   rnn.bias_l0                 [4H]      = PyTorch bias_ih_l0 + bias_hh_l0
 //   rnn.*_reverse                         the backward direction, same shapes
+//   sentence.mean               [2H]      only with whitenSentences: subtracted from the scaled sentence vector,
+//   sentence.whitening          [2H, 2H]  which is then multiplied by this (symmetric) matrix; not trained here
 // Gate order along 4H is PyTorch's (input, forget, cell, output). LSTM init is PyTorch's: every weight
 // U(-1/sqrt(H), 1/sqrt(H)); the single bias is the sum of two such draws, which is exactly the distribution of
 // PyTorch's bias_ih + bias_hh.
@@ -68,6 +70,11 @@ export function createTextEncoder(cfgInput: TextEncoderConfig, opts: { seed?: nu
     params.add(n.bias, tf.add(bIh, bHh));
     bIh.dispose();
     bHh.dispose();
+  }
+  if (config.whitenSentences) {
+    // Identity until fitted (training/damsm/sentence-whitening.ts); frozen: the GAN never trains the text side.
+    params.add('sentence.mean', tf.zeros([2 * H]), false);
+    params.add('sentence.whitening', tf.eye(2 * H), false);
   }
 
   let disposed = false;
@@ -139,7 +146,10 @@ export function createTextEncoder(cfgInput: TextEncoderConfig, opts: { seed?: nu
       const bwd = run('_reverse', true);
 
       const both = tf.concat([fwd.last, bwd.last], 1) as tf.Tensor2D;
-      const sentence = config.sentenceScale === 1 ? both : (tf.mul(both, config.sentenceScale) as tf.Tensor2D);
+      const scaled = config.sentenceScale === 1 ? both : (tf.mul(both, config.sentenceScale) as tf.Tensor2D);
+      const sentence = config.whitenSentences
+        ? (tf.matMul(tf.sub(scaled, params.get('sentence.mean')), params.get('sentence.whitening') as tf.Tensor2D) as tf.Tensor2D)
+        : scaled;
       const words = tf.concat([tf.stack(fwd.hs, 1), tf.stack(bwd.hs, 1)], 2) as tf.Tensor3D;
       return { sentence, words };
     });

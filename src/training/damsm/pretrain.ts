@@ -135,7 +135,8 @@ export class DamsmStep {
     if (sentenceDim(text.config) !== image.config.embedDim) {
       throw new DfganError('INVALID_ARGUMENT', `text features are ${sentenceDim(text.config)}-d, image features ${image.config.embedDim}-d`);
     }
-    for (const n of text.params.names()) this.textVars.set(`text/${n}`, text.params.get(n));
+    // Frozen weights (a whitening fitted for the GAN) are not DAMSM parameters.
+    for (const n of text.params.names()) if (text.params.get(n).trainable) this.textVars.set(`text/${n}`, text.params.get(n));
     for (const n of image.params.names()) this.imageVars.set(`image/${n}`, image.params.get(n));
     this.optimizer = new Adam(new Map([...this.textVars, ...this.imageVars]), { lr: this.opts.lr, beta1: this.opts.beta1, beta2: this.opts.beta2 });
   }
