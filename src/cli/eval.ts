@@ -33,6 +33,11 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
     .option('--seed <n>', 'noise seed of the first image (image k gets seed + k) and caption choice (default 0)', intArg('--seed', 0, 2 ** 31))
     .option('--no-real-floor', 'skip the FID of real train images against the test split')
     .option('--text-probe', "also report how well each attribute a caption names can be read from the checkpoint's sentence vectors (a linear probe; the text side's ceiling)", false)
+    .option(
+      '--discriminator-check [images]',
+      "also report, per attribute, how often D prefers a real image's caption over the same caption with that attribute changed (synth-birds; default 300 images)",
+      intArg('--discriminator-check', 1, 1_000_000),
+    )
     .addOption(
       new Option(
         '--write-manifest',
@@ -55,6 +60,7 @@ export function registerEvalCommand(program: Command, prepare: (cmd: Command) =>
           seed: o.seed,
           realFloor: o.realFloor,
           textProbe: o.textProbe,
+          discriminatorCheck: o.discriminatorCheck === true ? 300 : o.discriminatorCheck,
           writeManifest: o.writeManifest,
         }),
       );

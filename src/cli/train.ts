@@ -38,6 +38,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--conv-runtime <r>', `where convolutions run on wasm: ${CONV_RUNTIME_CHOICES.join(', ')} (default auto: ONNX Runtime when it loads)`)
     .option('--eval-every <n>', 'steps between evaluations of the checkpoint saved then (logs/eval.jsonl, eval.svg, fid.svg; default 0: none)', intArg('--eval-every', 0, 1e9))
     .option('--eval-images <n>', 'generated images per evaluation during training (default 500)', intArg('--eval-images', 2, 100000))
+    .option('--eval-discriminator-check [images]', "each evaluation also checks D's reading of each attribute against counterfactual captions (synth-birds; default 200 images)", intArg('--eval-discriminator-check', 1, 100000))
     .option('--eval-damsm <dir>', 'checkpoint with DAMSM encoders (a pretrain-text output) for R-precision during training')
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
@@ -73,6 +74,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             evalEvery: o.evalEvery,
             evalImages: o.evalImages,
             evalDamsm: o.evalDamsm,
+            evalDiscriminatorCheck: o.evalDiscriminatorCheck === true ? 200 : o.evalDiscriminatorCheck,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),
         ),

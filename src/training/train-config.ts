@@ -69,6 +69,13 @@ export const TrainConfigSchema = z
       .default(0)
       .describe('steps between evaluations of the checkpoint saved then (FID, attribute accuracy, R-precision on the test split; logs/eval.jsonl, eval.svg); 0: none'),
     evalImages: z.number().int().min(2).max(100000).default(500).describe('generated images per evaluation during training'),
+    evalDiscriminatorCheck: z
+      .number()
+      .int()
+      .min(0)
+      .max(100000)
+      .default(0)
+      .describe("real test images on which each evaluation also checks D's reading of each attribute (synth-birds; 0: none; see eval/discriminator-check.ts)"),
     evalDamsm: z.string().min(1).optional().describe('checkpoint with the DAMSM encoders that score R-precision during training (default: none, R-precision left out)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })

@@ -20,6 +20,8 @@ export interface TrainEvalOptions {
   images: number;
   /** Checkpoint with DAMSM encoders for R-precision; without one R-precision is left out. */
   damsm?: string;
+  /** Real test images for the discriminator check (synth-birds; 0 or absent: none). */
+  discriminatorCheck?: number;
   /** Model name, for the plot titles. */
   name: string;
 }
@@ -36,6 +38,9 @@ export interface EvalLine {
   /** The same pairs scored on the real images: the ceiling. */
   attributeAccuracyReal: number | null;
   perAttribute: Record<string, number>;
+  /** Mean of the discriminator check (null when not asked for or unavailable), and per attribute. */
+  discriminatorCheck: number | null;
+  discriminatorCheckPerAttribute: Record<string, number>;
   seconds: number;
 }
 
@@ -43,6 +48,7 @@ const SERIES: Array<[keyof EvalLine, string]> = [
   ['attributeAccuracy', 'attribute accuracy'],
   ['attributeAccuracyReal', 'ceiling (real images)'],
   ['rPrecision', 'R-precision'],
+  ['discriminatorCheck', 'D caption check'],
 ];
 
 export function evalLineOf(step: number, r: EvalReport): EvalLine {
@@ -56,6 +62,8 @@ export function evalLineOf(step: number, r: EvalReport): EvalLine {
     attributeAccuracy: attrs ? attrs.mean.generated : null,
     attributeAccuracyReal: attrs ? attrs.mean.real : null,
     perAttribute: attrs ? Object.fromEntries(Object.entries(attrs.perAttribute).map(([k, v]) => [k, v.generated])) : {},
+    discriminatorCheck: r.discriminatorCheck?.available ? r.discriminatorCheck.mean : null,
+    discriminatorCheckPerAttribute: r.discriminatorCheck?.available ? (r.discriminatorCheck.accuracy as Record<string, number>) : {},
     seconds: r.seconds,
   };
 }
@@ -111,16 +119,18 @@ export class TrainEvaluator {
       nImages: this.opts.images,
       realFloor: false,
       ...(this.opts.damsm ? { damsm: this.opts.damsm } : {}),
+      ...(this.opts.discriminatorCheck ? { discriminatorCheck: this.opts.discriminatorCheck } : {}),
     });
     const report = await evaluate(cfg, { log: this.log });
     const line = evalLineOf(step, report);
     await appendFile(this.logPath, JSON.stringify(line) + '\n');
     this.lines = [...this.lines.filter((l) => l.step !== step), line];
     this.log.info(
-      { step, fid: line.fid, rPrecision: line.rPrecision, attributeAccuracy: line.attributeAccuracy, ceiling: line.attributeAccuracyReal, seconds: line.seconds },
+      { step, fid: line.fid, rPrecision: line.rPrecision, discriminatorCheck: line.discriminatorCheck, attributeAccuracy: line.attributeAccuracy, ceiling: line.attributeAccuracyReal, seconds: line.seconds },
       `eval at step ${step}: FID ${line.fid.toFixed(1)}` +
         (line.attributeAccuracy !== null ? `, attribute accuracy ${line.attributeAccuracy.toFixed(3)} (ceiling ${line.attributeAccuracyReal!.toFixed(3)})` : '') +
-        (line.rPrecision !== null ? `, R-precision ${line.rPrecision.toFixed(3)}` : ''),
+        (line.rPrecision !== null ? `, R-precision ${line.rPrecision.toFixed(3)}` : '') +
+        (line.discriminatorCheck !== null ? `, D caption check ${line.discriminatorCheck.toFixed(3)}` : ''),
     );
     await this.plot();
     return line;

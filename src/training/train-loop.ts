@@ -265,7 +265,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   }
   const evaluator =
     cfg.evalEvery > 0
-      ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}) }, log)
+      ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}), discriminatorCheck: cfg.evalDiscriminatorCheck }, log)
       : undefined;
   await evaluator?.validate();
   await mkdir(join(cfg.out, 'samples'), { recursive: true });

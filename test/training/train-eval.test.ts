@@ -17,8 +17,8 @@ import { allCaptions } from '../../src/training/data/dataset.js';
 import { openDataset } from '../../src/training/data/open.js';
 import { writeSynthBirds } from '../../src/training/data/synth-birds/index.js';
 import { createImageEncoder } from '../../src/training/damsm/image-encoder.js';
-import { trainClassifierFor } from '../../src/training/eval/evaluate.js';
-import { parseClassifierTrainConfig } from '../../src/training/eval/eval-config.js';
+import { evaluate, formatReport, trainClassifierFor } from '../../src/training/eval/evaluate.js';
+import { parseClassifierTrainConfig, parseEvalConfig } from '../../src/training/eval/eval-config.js';
 import { parseTrainConfig } from '../../src/training/train-config.js';
 import { train } from '../../src/training/train-loop.js';
 import type { EvalLine } from '../../src/training/train-eval.js';
@@ -141,4 +141,19 @@ test('an evaluation that fails is logged and training goes on', async () => {
     lines.map((l) => JSON.parse(l).msg).filter((m: string) => /evaluation at step/.test(m)),
     ['evaluation at step 2 failed; training goes on', 'evaluation at step 4 failed; training goes on'],
   );
+});
+
+test("--eval-discriminator-check logs D's caption check per attribute; a checkpoint without D reports why there is none", async () => {
+  const out = join(await tempDir(), 'run');
+  await train(tiny(out, 2, { evalDiscriminatorCheck: 6 }), { log });
+  const [line] = await evalLines(out);
+  assert.ok(line.discriminatorCheck! >= 0 && line.discriminatorCheck! <= 1, `D check ${line.discriminatorCheck}`);
+  assert.ok(Object.keys(line.discriminatorCheckPerAttribute).length >= 5);
+  assert.match(await readFile(join(out, 'eval.svg'), 'utf8'), /D caption check/);
+  const withD = await evaluate(parseEvalConfig({ checkpoint: out, data, nImages: 4, realFloor: false, discriminatorCheck: 4 }), { log });
+  assert.ok(withD.discriminatorCheck?.available && withD.discriminatorCheck.images === 4);
+  assert.match(formatReport(withD), /Discriminator check: P\(D prefers[\s\S]*facing/);
+  const report = await evaluate(parseEvalConfig({ checkpoint: damsm, data, nImages: 4, realFloor: false, discriminatorCheck: 4 }), { log });
+  assert.deepEqual(report.discriminatorCheck, { available: false, reason: 'the checkpoint holds no discriminator' });
+  assert.match(formatReport(report), /Discriminator check unavailable: the checkpoint holds no discriminator/);
 });

@@ -67,6 +67,15 @@ export const EvalConfigSchema = z
       .default(false)
       .describe("also probe the checkpoint's sentence vectors: how well a linear classifier reads each named attribute from them (the text side's ceiling)"),
     textProbeImages: z.number().int().min(2).default(2000).describe('train images whose captions the text probe learns from'),
+    discriminatorCheck: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        "real images of the split on which to check D (synth-birds, a checkpoint with D): how often its logit prefers each image's own caption " +
+          'over the same caption with one attribute changed, per attribute (0: skip). G only learns what D checks',
+      ),
     writeManifest: z.boolean().default(false).describe("record the figures in the checkpoint manifest's info.eval (rewrites the checkpoint; its version changes)"),
   })
   .strict();

@@ -19,6 +19,8 @@
 //     image the caption was written for. Which attributes a caption names is recomputed from the data set's seed
 //     (the synth-birds caption composer), else parsed from the caption's words. Beside it, the classifier's
 //     accuracy on the real images of the split on the same (image, attribute) pairs: the ceiling.
+//   - With --text-probe / --discriminator-check: what the sentence vectors carry of each attribute, and whether D
+//     checks each attribute against the caption (text-probe.ts, discriminator-check.ts): where a gap comes from.
 //
 // The classifier lives in a folder (default DATA/.dfgan-eval/classifier). eval trains it there when it is
 // missing or was trained on other data (`dfgan train-classifier` trains it explicitly, with more options).
@@ -32,7 +34,6 @@ import { PACKAGE_VERSION } from '../../version.js';
 import { TextToImage } from '../../model/text-to-image.js';
 import { toRgbImages, type RgbImage } from '../../model/image.js';
 import { Rng } from '../../model/sampling.js';
-import { tokenize } from '../../model/text/tokenizer.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 import type { TextEncoder } from '../../model/text/encoder.js';
 import { sentenceDim } from '../../model/config.js';
@@ -41,7 +42,10 @@ import { openDataset } from '../data/open.js';
 import type { Dataset } from '../data/dataset.js';
 import { evalResize } from '../data/transform.js';
 import { ATTRIBUTE_NAMES, attributesOf, imageRng, type AttributeName } from '../data/synth-birds/attributes.js';
-import { COLOUR_WORDS, PART_NOUNS, composeCaptions } from '../data/synth-birds/captions.js';
+import { composeCaptions } from '../data/synth-birds/captions.js';
+import { parseCaptionAttributes } from '../data/synth-birds/caption-attributes.js';
+
+export { parseCaptionAttributes };
 import { MAX_COUNT, SYNTH_BIRDS_VERSION, SynthBirdsDataset } from '../data/synth-birds/write.js';
 import { createImageEncoder, parseImageEncoderConfig, type ImageEncoder } from '../damsm/image-encoder.js';
 import {
@@ -65,6 +69,7 @@ import { frechetDistanceOfStats, gaussianStats, type FrechetParts } from './frec
 import { candidateScores, drawCandidates, rPrecisionFromScores, type RPrecision } from './r-precision.js';
 import { CLASSIFIER_FRESH_SHARE, defaultClassifierDir, type ClassifierTrainConfig, type EvalConfig } from './eval-config.js';
 import { textProbe, type ProbeSet, type TextProbeReport } from './text-probe.js';
+import { checkDiscriminator, type DiscriminatorCheck } from './discriminator-check.js';
 
 export const EVAL_REPORT_FORMAT = 'dfgan-eval-report';
 
@@ -218,45 +223,6 @@ export async function prepareClassifier(
 
 // ---------------------------------------------------------------------------------------------------------
 // Which attributes a caption names
-
-/** Word -> colour, noun -> part, as the synth-birds captions write them. */
-const COLOUR_OF = new Map(Object.entries(COLOUR_WORDS).flatMap(([c, ws]) => ws.map((w) => [w, c] as [string, string])));
-const PART_OF = new Map(Object.entries(PART_NOUNS).flatMap(([p, ns]) => ns.map((n) => [n, p] as [string, AttributeName])));
-const SIZE_OF: Record<string, string> = { small: 'small', tiny: 'small', little: 'small', medium: 'medium', large: 'large', big: 'large' };
-const POSE_OF: Record<string, string> = { perched: 'perched', sitting: 'perched', standing: 'perched', flying: 'flying', flight: 'flying' };
-const BACKGROUNDS = new Set(['sky', 'leaves', 'water', 'ground']);
-const BEAK_NOUNS = new Set<string>(PART_NOUNS.beakColour);
-
-/**
- * The attribute values a synth-birds caption names, read from its words: a colour word right before a part noun
- * colours that part ("a red crown", "a red bird" = body), "mostly <colour>" is the body; "short"/"stubby"/"long"
- * before a beak noun is the beak length; size words, pose and facing phrases and scene nouns name the rest.
- */
-export function parseCaptionAttributes(caption: string): Partial<Record<AttributeName, string>> {
-  const t = tokenize(caption);
-  const out: Partial<Record<AttributeName, string>> = {};
-  for (let i = 0; i < t.length; i++) {
-    const w = t[i];
-    const colour = COLOUR_OF.get(w);
-    if (colour) {
-      if (t[i - 1] === 'mostly') out.body = colour;
-      else {
-        const part = PART_OF.get(t[i + 1] ?? '');
-        if (part) out[part] = colour;
-      }
-      continue;
-    }
-    if (w === 'short' || w === 'stubby' || w === 'long') {
-      if (t.slice(i + 1, i + 4).some((x) => BEAK_NOUNS.has(x))) out.beakLength = w === 'long' ? 'long' : 'short';
-      continue;
-    }
-    if (SIZE_OF[w]) out.size = SIZE_OF[w];
-    else if (POSE_OF[w]) out.pose = POSE_OF[w];
-    else if (w === 'left' || w === 'right') out.facing = w;
-    else if (BACKGROUNDS.has(w)) out.background = w;
-  }
-  return out;
-}
 
 export type MentionSource = 'recomputed' | 'parsed' | 'class';
 
@@ -417,6 +383,8 @@ export interface EvalReport {
     | { available: false; reason: string };
   /** With --text-probe: what the sentence vectors carry of each attribute a caption names. */
   textProbe?: ({ available: true } & TextProbeReport) | { available: false; reason: string };
+  /** With --discriminator-check: whether D tells each real image's caption from a counterfactual one. */
+  discriminatorCheck?: ({ available: true } & DiscriminatorCheck) | { available: false; reason: string };
 }
 
 interface Sample {
@@ -698,6 +666,9 @@ export async function evaluate(cfg: EvalConfig, deps: EvalDeps): Promise<EvalRep
           : { available: true, ...(await probeText(model.checkpoint.textEncoder, model.checkpoint.vocab, labels, cfg, splits.train, ds, captionCache)) };
     }
 
+    let dCheck: EvalReport['discriminatorCheck'];
+    if (cfg.discriminatorCheck > 0) dCheck = await discriminatorCheckOf(model, ds, cfg);
+
     const report: EvalReport = {
       format: EVAL_REPORT_FORMAT,
       packageVersion: PACKAGE_VERSION,
@@ -718,10 +689,26 @@ export async function evaluate(cfg: EvalConfig, deps: EvalDeps): Promise<EvalRep
       rPrecision,
       attributes,
       ...(probe ? { textProbe: probe } : {}),
+      ...(dCheck ? { discriminatorCheck: dCheck } : {}),
     };
     return report;
   } finally {
     for (const o of owned.reverse()) o.dispose();
+  }
+}
+
+/** D's caption check on the split's real images, or why there is none. */
+async function discriminatorCheckOf(model: TextToImage, ds: Dataset, cfg: EvalConfig): Promise<NonNullable<EvalReport['discriminatorCheck']>> {
+  const meta = await synthBirdsMeta(cfg.data);
+  if (!meta) return { available: false, reason: 'the data set is not one `dfgan synth` wrote (counterfactual captions need its caption generator)' };
+  const { manifest } = await readManifest(model.dir);
+  if (!manifest.networks.discriminator || !manifest.networks.head) return { available: false, reason: 'the checkpoint holds no discriminator' };
+  const ck = await loadCheckpoint(model.dir, { withDiscriminator: true });
+  try {
+    const nets = { d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab };
+    return { available: true, ...(await checkDiscriminator(nets, ds, meta.seed, { images: cfg.discriminatorCheck, seed: cfg.seed, imageSize: model.config.imageSize })) };
+  } finally {
+    ck.dispose();
   }
 }
 
@@ -784,6 +771,16 @@ export function formatReport(r: EvalReport): string {
   } else if (r.textProbe) {
     lines.push(`  Text probe unavailable: ${r.textProbe.reason}`);
   }
+  if (r.discriminatorCheck?.available) {
+    const c = r.discriminatorCheck;
+    lines.push('');
+    lines.push(`  Discriminator check: P(D prefers a real image's caption over it with one attribute changed), ${c.images} images; chance 0.5`);
+    lines.push(`    ${'attribute'.padEnd(12)} ${'accuracy'.padStart(9)} ${'pairs'.padStart(6)}`);
+    for (const [name, acc] of Object.entries(c.accuracy)) lines.push(`    ${name.padEnd(12)} ${f(acc).padStart(9)} ${String(c.pairs[name as keyof typeof c.pairs]).padStart(6)}`);
+    lines.push(`    ${'mean'.padEnd(12)} ${f(c.mean).padStart(9)}`);
+  } else if (r.discriminatorCheck) {
+    lines.push(`  Discriminator check unavailable: ${r.discriminatorCheck.reason}`);
+  }
   lines.push(`  (${r.seconds} s)`);
   return lines.join('\n') + '\n';
 }
@@ -802,6 +799,7 @@ export function evalSummary(r: EvalReport): Record<string, unknown> {
     attributeAccuracy: r.attributes.available ? r.attributes.mean.generated : null,
     attributeAccuracyReal: r.attributes.available ? r.attributes.mean.real : null,
     ...(r.textProbe?.available ? { textProbeAccuracy: r.textProbe.mean.accuracy } : {}),
+    ...(r.discriminatorCheck?.available ? { discriminatorCheck: r.discriminatorCheck.mean } : {}),
   };
 }
 
