@@ -10,6 +10,23 @@ import type { TextEncoder } from '../../model/text/encoder.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 
 /**
+ * Word ids of up to `sample` of `captions`, taken evenly spread (so deterministic); captions without a word the
+ * vocabulary knows are left out (they say nothing about the sentence vectors the GAN sees).
+ */
+export function sampleCaptionIds(text: TextEncoder, vocab: Vocabulary, captions: readonly string[], sample: number): number[][] {
+  const step = Math.max(1, Math.floor(captions.length / sample));
+  const ids: number[][] = [];
+  for (let i = 0; i < captions.length && ids.length < sample; i += step) {
+    try {
+      ids.push(vocab.encode(captions[i], text.config.maxWords).ids);
+    } catch {
+      /* no known word */
+    }
+  }
+  return ids;
+}
+
+/**
  * The sentenceScale that makes the root mean (over dimensions) of the per-dimension variance across `captions`
  * equal `spread` (default 1; up to `sample` captions, taken evenly spread so the result is deterministic).
  */
@@ -19,16 +36,7 @@ export async function measureSentenceScale(
   captions: readonly string[],
   opts: { spread?: number; sample?: number } = {},
 ): Promise<number> {
-  const sample = opts.sample ?? 2048;
-  const step = Math.max(1, Math.floor(captions.length / sample));
-  const ids: number[][] = [];
-  for (let i = 0; i < captions.length && ids.length < sample; i += step) {
-    try {
-      ids.push(vocab.encode(captions[i], text.config.maxWords).ids);
-    } catch {
-      /* a caption without known words says nothing about the scale */
-    }
-  }
+  const ids = sampleCaptionIds(text, vocab, captions, opts.sample ?? 2048);
   if (ids.length < 2) return text.config.sentenceScale;
   const D = 2 * text.config.hiddenPerDirection;
   const sum = new Float64Array(D);

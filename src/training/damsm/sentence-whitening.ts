@@ -13,6 +13,7 @@ import type { Generator } from '../../model/generator.js';
 import { createTextEncoder, type TextEncoder } from '../../model/text/encoder.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 import { symmetricEigen } from '../eval/frechet.js';
+import { sampleCaptionIds } from './sentence-scale.js';
 
 export interface SentenceWhitening {
   dim: number;
@@ -38,16 +39,7 @@ export async function fitSentenceWhitening(
   if (text.config.whitenSentences) throw new DfganError('INVALID_ARGUMENT', 'the text encoder is already whitened');
   if (!(opts.shrinkage >= 0)) throw new DfganError('INVALID_ARGUMENT', `whitening shrinkage must be >= 0, got ${opts.shrinkage}`);
   const D = sentenceDim(text.config);
-  const sample = opts.sample ?? 4096;
-  const step = Math.max(1, Math.floor(captions.length / sample));
-  const ids: number[][] = [];
-  for (let i = 0; i < captions.length && ids.length < sample; i += step) {
-    try {
-      ids.push(vocab.encode(captions[i], text.config.maxWords).ids);
-    } catch {
-      /* a caption without known words is not one the GAN sees */
-    }
-  }
+  const ids = sampleCaptionIds(text, vocab, captions, opts.sample ?? 4096);
   // Without shrinkage the covariance must be full rank; with it, directions no caption moves stay (nearly) zero.
   const needed = opts.shrinkage > 0 ? 2 : D + 1;
   if (ids.length < needed) {
