@@ -13,12 +13,14 @@ DATA="${DATA:-data/birds}"
 dfgan() { node bin/dfgan.mjs "$@"; }
 
 [ -f "$DATA/synth-birds.json" ] || dfgan synth --out "$DATA" --count 10000 --size 128 --seed 1
+# --flip on: the committed model was trained with random flips, before they were found to contradict the
+# captions' facing (now off by default on synth-birds data); a model trained without them is the next step.
 dfgan pretrain-text --data "$DATA" --out "$WORK/damsm" --name damsm-judge --steps 601 --lr 1e-3 --encoder-size 32 \
-  --size 64 --nf 8 --checkpoint-every 100 --seed 2 --sentence-spread 0.25
+  --size 64 --nf 8 --checkpoint-every 100 --seed 2 --sentence-spread 0.25 --flip on
 # Two replicas: the result depends on the replica count (mismatch pairs are drawn within each replica's share).
 train() {
   dfgan train --data "$DATA" --name synth-birds-64 --size 64 --nf 8 --batch-size 16 --checkpoint-every 250 \
-    --sample-every 250 --log-every 25 --seed 1 --workers 2 --keep-checkpoints 80 "$@"
+    --sample-every 250 --log-every 25 --seed 1 --workers 2 --keep-checkpoints 80 --flip on "$@"
 }
 # Stage 1: sentence vectors spread 0.25 per dimension, to step 8,250.
 train --out "$WORK/gan" --from "$WORK/damsm" --steps "$(( STEPS < 8250 ? STEPS : 8250 ))"

@@ -34,6 +34,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
     .option('--keep-checkpoints <n>', 'checkpoints kept (default 3)', intArg('--keep-checkpoints', 1, 1000))
     .option('--log-every <n>', 'steps between loss log lines (default 10)', intArg('--log-every', 1, 1e9))
     .option('--seed <n>', 'seed of initialisation, data order, augmentation and dropout', intArg('--seed', 0, 2 ** 31))
+    .addOption(new Option('--flip <mode>', 'random horizontal flips of training images (default auto: off on synth-birds data, whose captions name the facing)').choices(['auto', 'on', 'off']))
     .option('--conv-runtime <r>', `where convolutions run on wasm: ${CONV_RUNTIME_CHOICES.join(', ')} (default auto: ONNX Runtime when it loads)`)
     .option('--no-progress', 'no progress bar (log lines instead)')
     .action(async (o, cmd: Command) => {
@@ -59,6 +60,7 @@ export function registerPretrainTextCommand(program: Command, prepare: (cmd: Com
             keepCheckpoints: o.keepCheckpoints,
             logEvery: o.logEvery,
             seed: o.seed,
+            flip: o.flip,
             convRuntime: o.convRuntime,
             progress: o.progress,
           }).filter(([, v]) => v !== undefined),

@@ -28,6 +28,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--magp-k <k>', 'MA-GP weight', floatArg('--magp-k', 0, 1e6))
     .option('--magp-p <p>', 'MA-GP power', floatArg('--magp-p', 0, 100, { exclusiveMin: true }))
     .option('--aug-translation <f>', 'DiffAugment shift fraction (0 disables)', floatArg('--aug-translation', 0, 0.5))
+    .addOption(new Option('--flip <mode>', 'random horizontal flips of training images (default auto: off on synth-birds data, whose captions name the facing)').choices(['auto', 'on', 'off']))
     .option('--aug-cutout <f>', 'DiffAugment cutout fraction (0 disables)', floatArg('--aug-cutout', 0, 1))
     .option('--checkpoint-every <n>', 'steps between checkpoints', intArg('--checkpoint-every', 1, 1e9))
     .option('--keep-checkpoints <n>', 'checkpoints kept', intArg('--keep-checkpoints', 1, 1000))
@@ -64,6 +65,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             magpP: o.magpP,
             augTranslation: o.augTranslation,
             augCutout: o.augCutout,
+            flip: o.flip,
             checkpointEvery: o.checkpointEvery,
             keepCheckpoints: o.keepCheckpoints,
             sampleEvery: o.sampleEvery,

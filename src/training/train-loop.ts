@@ -20,6 +20,7 @@ import { openDataset } from './data/open.js';
 import { measureSentenceScale } from './damsm/sentence-scale.js';
 import { allCaptions, type Dataset } from './data/dataset.js';
 import { BatchLoader } from './data/loader.js';
+import { resolveFlip } from './data/flip.js';
 import { Adam } from './adam.js';
 import { D_TERMS, type StepLosses } from './dfgan-step.js';
 import { createTrainStep, usableWorkers } from './parallel/index.js';
@@ -347,11 +348,14 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
 
   await evaluator?.resume(m.startStep);
 
+  const flip = await resolveFlip(cfg.flip, cfg.data);
+  log.info({ flip }, flip ? 'training images are flipped at random' : 'training images are not flipped (their captions name the facing, or --flip off)');
   const loader = new BatchLoader(trainSet, {
     batchSize: cfg.batchSize,
     imageSize: cfg.imageSize,
     seed: cfg.seed,
     prefetch: 2,
+    flip,
     startBatch: current, // a resumed run sees the batches the uninterrupted run would have
   });
   const bar =

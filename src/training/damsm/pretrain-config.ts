@@ -45,6 +45,13 @@ export const PretrainConfigSchema = z
     logEvery: z.number().int().min(1).default(10).describe('steps between lines of logs/damsm.jsonl'),
     evalPairs: z.number().int().min(2).max(10000).default(100).describe('test pairs of the R@1 evaluation (fewer when the split is smaller)'),
     seed: z.number().int().min(0).default(0),
+    flip: z
+      .enum(['auto', 'on', 'off'])
+      .default('auto')
+      .describe(
+        'random horizontal flips of training images: auto (default) = off for data written by `dfgan synth`, whose captions name the ' +
+          "direction the bird faces (a mirrored bird contradicts its caption), on otherwise (AttnGAN / DF-GAN's RandomHorizontalFlip)",
+      ),
     convRuntime: z
       .enum(CONV_RUNTIME_CHOICES)
       .default('auto')

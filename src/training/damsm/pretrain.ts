@@ -31,6 +31,7 @@ import { allCaptions, type Dataset } from '../data/dataset.js';
 import { measureSentenceScale } from './sentence-scale.js';
 import { BatchLoader } from '../data/loader.js';
 import { evalTransform } from '../data/transform.js';
+import { resolveFlip } from '../data/flip.js';
 import { Adam } from '../adam.js';
 import { lossPlotSvg, type Series } from '../plot.js';
 import { createImageEncoder, parseImageEncoderConfig, type ImageEncoder, type ImageEncoderConfig } from './image-encoder.js';
@@ -413,7 +414,9 @@ export async function pretrainText(cfg: PretrainConfig, deps: PretrainDeps): Pro
     dropout: cfg.dropout,
     gradClip: cfg.gradClip,
   });
-  const loader = new BatchLoader(trainSet, { batchSize: cfg.batchSize, imageSize: S, seed: cfg.seed, prefetch: 2, augment: true, startBatch: m.startStep });
+  const flip = await resolveFlip(cfg.flip, cfg.data);
+  log.info({ flip }, flip ? 'training images are flipped at random' : 'training images are not flipped (their captions name the facing, or --flip off)');
+  const loader = new BatchLoader(trainSet, { batchSize: cfg.batchSize, imageSize: S, seed: cfg.seed, prefetch: 2, augment: true, flip, startBatch: m.startStep });
   let bar: cliProgress.SingleBar | undefined;
   try {
     if (m.optimizerState && !step.optimizer.restore(m.optimizerState)) {

@@ -30,6 +30,8 @@ export interface BatchLoaderOptions {
   prefetch?: number;
   /** Train augmentation (default) or the eval transform (resize to S, no flip/crop). */
   augment?: boolean;
+  /** With the train augmentation: random horizontal flips (default true; see AugmentOptions). */
+  flip?: boolean;
   /** Shuffle each epoch (default true). */
   shuffle?: boolean;
   /** Samples of one batch loaded at once (default: the batch size). */
@@ -51,6 +53,7 @@ export class BatchLoader {
   readonly batchesPerEpoch: number;
   private readonly prefetch: number;
   private readonly augment: boolean;
+  private readonly flip: boolean;
   private readonly shuffle: boolean;
   private readonly concurrency: number;
   private readonly rng: Rng;
@@ -78,6 +81,7 @@ export class BatchLoader {
     this.batchesPerEpoch = Math.floor(dataset.size / batchSize);
     this.prefetch = prefetch;
     this.augment = opts.augment ?? true;
+    this.flip = opts.flip ?? true;
     this.shuffle = opts.shuffle ?? true;
     this.concurrency = Math.max(1, opts.concurrency ?? batchSize);
     this.rng = new Rng(opts.seed);
@@ -145,7 +149,7 @@ export class BatchLoader {
         // Fixed draw order per sample: caption, then crop row, crop column, flip.
         const rng = new Rng(plan.seeds[k]);
         captions[k] = pickCaption(caps, rng);
-        if (this.augment) trainTransform(img, S, rng, images, k * per);
+        if (this.augment) trainTransform(img, S, rng, images, k * per, { flip: this.flip });
         else evalTransform(img, S, images, k * per);
         // Let the trainer and other loads run between samples.
         await new Promise<void>((resolve) => setImmediate(resolve));

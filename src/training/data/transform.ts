@@ -30,14 +30,24 @@ export function resizeShorterSide(img: RgbImage, size: number): RgbImage {
   return w < h ? resizeBilinear(img, size, Math.trunc((size * h) / w)) : resizeBilinear(img, Math.trunc((size * w) / h), size);
 }
 
+/** Options of the training augmentation. */
+export interface AugmentOptions {
+  /**
+   * Random horizontal flip (default true, as AttnGAN and DF-GAN train on CUB). Off where captions name the
+   * direction a bird faces: a mirrored bird contradicts "facing left", and neither D nor G can then learn it.
+   */
+  flip?: boolean;
+}
+
 /** Training augmentation as 8-bit RGB of size S x S: resize, random crop, random flip. */
-export function augment(img: RgbImage, size: number, rng: Rng): RgbImage {
+export function augment(img: RgbImage, size: number, rng: Rng, opts: AugmentOptions = {}): RgbImage {
   assertSize(size);
   const big = resizeShorterSide(img, trainResizeSize(size));
   const top = randInt(rng, big.height - size + 1);
   const left = randInt(rng, big.width - size + 1);
   let out = big.width === size && big.height === size ? big : crop(big, left, top, size, size);
-  if (rng.uniform() < 0.5) out = flipHorizontal(out);
+  // Drawn either way: the flip setting does not change the crops a seed gives.
+  if (rng.uniform() < 0.5 && (opts.flip ?? true)) out = flipHorizontal(out);
   return out;
 }
 
@@ -58,8 +68,8 @@ export function toSignedUnit(img: RgbImage, out?: Float32Array, offset = 0): Flo
 }
 
 /** Train transform to [S, S, 3] floats in [-1, 1]. */
-export function trainTransform(img: RgbImage, size: number, rng: Rng, out?: Float32Array, offset = 0): Float32Array {
-  return toSignedUnit(augment(img, size, rng), out, offset);
+export function trainTransform(img: RgbImage, size: number, rng: Rng, out?: Float32Array, offset = 0, opts: AugmentOptions = {}): Float32Array {
+  return toSignedUnit(augment(img, size, rng, opts), out, offset);
 }
 
 /** Eval transform to [S, S, 3] floats in [-1, 1]. */

@@ -11,7 +11,12 @@ import {
   trainResizeSize,
   trainTransform,
 } from '../../../src/training/data/transform.js';
-import { rgbData } from './fixtures.js';
+import { makeCub, rgbData } from './fixtures.js';
+import { join } from 'node:path';
+import { tempDir } from '../../helpers/tmp.js';
+import { resolveFlip } from '../../../src/training/data/flip.js';
+import { writeSynthBirds } from '../../../src/training/data/synth-birds/index.js';
+import { parseTrainConfig } from '../../../src/training/train-config.js';
 
 function img(w: number, h: number, fn: (x: number, y: number) => [number, number, number]): RgbImage {
   return { width: w, height: h, data: rgbData(w, h, fn) };
@@ -76,6 +81,31 @@ test('augmentation: crops vary over the allowed range and about half the samples
   assert.equal(lefts.size, 13, 'every horizontal offset 0..12 occurs');
   assert.equal(tops.size, 13, 'every vertical offset 0..12 occurs');
   assert.ok(flips > n * 0.4 && flips < n * 0.6, `${flips} flips of ${n}`);
+});
+
+test('without flips the crops are those the same seeds give with flips, never mirrored', () => {
+  const src = img(76, 76, (x, y) => [x, y, 0]);
+  for (let s = 0; s < 100; s++) {
+    const plain = augment(src, 64, new Rng(s), { flip: false });
+    const [r0, g0] = plain.data;
+    assert.ok(plain.data[3] > r0, 'left to right, as the source');
+    const withFlip = augment(src, 64, new Rng(s));
+    const flipped = withFlip.data[3] < withFlip.data[0];
+    // The same crop: the flipped version's rightmost pixel of row 0 is the plain one's leftmost.
+    assert.deepEqual([flipped ? withFlip.data[63 * 3] : withFlip.data[0], withFlip.data[1]], [r0, g0], `seed ${s}`);
+  }
+});
+
+test('flips: auto is off for data written by synth (captions name the facing), on otherwise', async () => {
+  const root = await tempDir();
+  const synth = join(root, 'birds');
+  await writeSynthBirds({ out: synth, seed: 1, count: 4, size: 32, testFraction: 0 });
+  const cub = (await makeCub(join(root, 'cub'))).root;
+  assert.equal(await resolveFlip('auto', synth), false);
+  assert.equal(await resolveFlip('auto', cub), true);
+  assert.equal(await resolveFlip('on', synth), true);
+  assert.equal(await resolveFlip('off', cub), false);
+  assert.equal(parseTrainConfig({ data: synth, out: root, steps: 1 }).flip, 'auto');
 });
 
 test('eval transform resizes straight to S x S', () => {
