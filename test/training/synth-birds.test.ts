@@ -222,14 +222,6 @@ test('any size works and shows the same bird', async () => {
     }
   }
   assert.ok(diff / (64 * 64 * 3) < 2, `mean difference ${diff / (64 * 64 * 3)}`);
-  // Speed: well within the budget (loose bounds, for slow machines).
-  let t = performance.now();
-  for (let i = 0; i < 20; i++) renderBird(attributesOf(6, i), 64, imageRng(6, i, 'render'));
-  const ms64 = (performance.now() - t) / 20;
-  t = performance.now();
-  for (let i = 0; i < 3; i++) renderBird(attributesOf(6, i), 256, imageRng(6, i, 'render'));
-  const ms256 = (performance.now() - t) / 3;
-  assert.ok(ms64 < 25 && ms256 < 200, `64: ${ms64.toFixed(1)} ms, 256: ${ms256.toFixed(1)} ms`);
 });
 
 const partOfNoun = new Map<string, keyof typeof PART_NOUNS>();
