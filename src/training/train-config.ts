@@ -1,6 +1,7 @@
 // Training options: one schema with the official defaults, parsed once at the entry point and frozen.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { FlipModeSchema } from './data/flip.js';
 import { DfganError } from '../errors.js';
 import { IMAGE_SIZES } from '../model/config.js';
 import { CONV_RUNTIME_CHOICES } from '../model/conv-runtime.js';
@@ -46,13 +47,7 @@ export const TrainConfigSchema = z
     magpP: z.number().positive().default(6).describe('MA-GP power p'),
     augTranslation: z.number().min(0).max(0.5).default(0.125).describe('DiffAugment shift (fraction of the side; 0 disables)'),
     augCutout: z.number().min(0).max(1).default(0.5).describe('DiffAugment cutout side (fraction; 0 disables)'),
-    flip: z
-      .enum(['auto', 'on', 'off'])
-      .default('auto')
-      .describe(
-        'random horizontal flips of training images: auto (default) = off for data written by `dfgan synth`, whose captions name the ' +
-          "direction the bird faces (a mirrored bird contradicts its caption), on otherwise (AttnGAN / DF-GAN's RandomHorizontalFlip)",
-      ),
+    flip: FlipModeSchema,
     checkpointEvery: z.number().int().min(1).default(500),
     keepCheckpoints: z.number().int().min(1).default(3).describe('older ckpt-* folders are removed (never `latest`)'),
     sampleEvery: z.number().int().min(1).default(250).describe('steps between sample grids'),

@@ -1,6 +1,7 @@
 // Options of DAMSM text-encoder pretraining (`dfgan pretrain-text`): one schema with AttnGAN's defaults
 // (pretrain_DAMSM.py with cfg/DAMSM/bird.yml), parsed once at the entry point and frozen.
 import { z } from 'zod';
+import { FlipModeSchema } from '../data/flip.js';
 import { DfganError } from '../../errors.js';
 import { IMAGE_SIZES } from '../../model/config.js';
 import { CONV_RUNTIME_CHOICES } from '../../model/conv-runtime.js';
@@ -45,13 +46,7 @@ export const PretrainConfigSchema = z
     logEvery: z.number().int().min(1).default(10).describe('steps between lines of logs/damsm.jsonl'),
     evalPairs: z.number().int().min(2).max(10000).default(100).describe('test pairs of the R@1 evaluation (fewer when the split is smaller)'),
     seed: z.number().int().min(0).default(0),
-    flip: z
-      .enum(['auto', 'on', 'off'])
-      .default('auto')
-      .describe(
-        'random horizontal flips of training images: auto (default) = off for data written by `dfgan synth`, whose captions name the ' +
-          "direction the bird faces (a mirrored bird contradicts its caption), on otherwise (AttnGAN / DF-GAN's RandomHorizontalFlip)",
-      ),
+    flip: FlipModeSchema,
     convRuntime: z
       .enum(CONV_RUNTIME_CHOICES)
       .default('auto')

@@ -13,7 +13,7 @@
 //   attributes.jsonl                           one {key, split, ...attributes} per image, in index order
 //   synth-birds.json                           seed, count, size, generator version, attribute space, palette
 // Everything is written into a sibling temp folder first and renamed into place at the end.
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DfganError } from '../../../errors.js';
@@ -227,15 +227,6 @@ export interface WriteSynthBirdsResult {
   test: number;
   classes: number;
   seconds: number;
-}
-
-/** Whether `root` holds a data set `dfgan synth` wrote (any generator version): its synth-birds.json says so. */
-export async function isSynthBirdsData(root: string): Promise<boolean> {
-  try {
-    return (JSON.parse(await readFile(join(root, 'synth-birds.json'), 'utf8')) as { generator?: unknown }).generator === 'synth-birds';
-  } catch {
-    return false;
-  }
 }
 
 /** The contents of synth-birds.json. */
