@@ -145,7 +145,7 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
         'resuming keeps the text encoder of the run; --text-from, --sentence-spread and --whiten-sentences apply to a new run only',
       );
     }
-    if (cfg.headProjection !== ck.generator.config.headProjection) {
+    if (cfg.headProjection && !ck.generator.config.headProjection) {
       log.warn({ headProjection: ck.generator.config.headProjection }, "resuming keeps the run's conditional head; --head-projection applies to a new run only");
     }
     return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };

@@ -1,8 +1,8 @@
 // Does D check each attribute against the caption? On synth-birds a counterfactual caption can be composed
 // exactly: the caption generator re-run on the image's own random stream with one attribute changed gives (nearly
-// always) the same sentence with one phrase swapped ("turned to the left" -> "turned to the right"). For every real test image and
-// every caption naming attribute X, D's conditional logit for (image, true caption) is compared with that for
-// (image, counterfactual); chance is 0.5. G only learns to draw what D checks, so an attribute near 0.5 here stays
+// always) the same sentence with one phrase swapped ("turned to the left" -> "turned to the right"). For every real
+// test image and every caption naming attribute X, D's conditional logit for (image, true caption) is compared with
+// that for (image, counterfactual); chance is 0.5. G only learns to draw what D checks, so an attribute near 0.5 here stays
 // at chance in the generated images whatever the generator's capacity (the bundled model: facing 0.49, background
 // 0.99).
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,7 +12,7 @@ import { Rng } from '../../model/sampling.js';
 import type { TextEncoder } from '../../model/text/encoder.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 import type { Dataset } from '../data/dataset.js';
-import { evalResize } from '../data/transform.js';
+import { evalTransform } from '../data/transform.js';
 import { ATTRIBUTE_NAMES, ATTRIBUTE_SPACE, attributesOf, imageRng, type AttributeName, type BirdAttributes } from '../data/synth-birds/attributes.js';
 import { composeCaptions } from '../data/synth-birds/captions.js';
 import { parseCaptionAttributes } from '../data/synth-birds/caption-attributes.js';
@@ -96,9 +96,7 @@ export async function checkDiscriminator(
     for (let i = start; i < end; i++) {
       const m = /synth_bird_(\d+)$/.exec(ds.key(i));
       if (!m) throw new DfganError('INVALID_ARGUMENT', `image ${ds.key(i)} is not a synth-birds image; the discriminator check needs synth-birds data`);
-      const img = evalResize(await ds.image(i), S);
-      const at = (i - start) * S * S * 3;
-      for (let k = 0; k < img.data.length; k++) pixels[at + k] = img.data[k] / 127.5 - 1;
+      evalTransform(await ds.image(i), S, pixels, (i - start) * S * S * 3);
       for (const p of counterfactualPairs(synthSeed, Number(m[1]) - 1, rng)) {
         let a: number[];
         let b: number[];
