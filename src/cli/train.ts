@@ -25,7 +25,6 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--batch-size <b>', 'images per step', intArg('--batch-size', 2, 1024))
     .option('--lr-g <lr>', 'generator learning rate', floatArg('--lr-g', 0, 1, { exclusiveMin: true }))
     .option('--lr-d <lr>', 'discriminator learning rate', floatArg('--lr-d', 0, 1, { exclusiveMin: true }))
-    .option('--g-mismatch-weight <w>', "G's images should also score as mismatches under other captions of the batch, with this weight (default 0: DF-GAN's G loss)", floatArg('--g-mismatch-weight', 0, 100))
     .option('--magp-k <k>', 'MA-GP weight', floatArg('--magp-k', 0, 1e6))
     .option('--magp-p <p>', 'MA-GP power', floatArg('--magp-p', 0, 100, { exclusiveMin: true }))
     .option('--aug-translation <f>', 'DiffAugment shift fraction (0 disables)', floatArg('--aug-translation', 0, 0.5))
@@ -62,7 +61,6 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             batchSize: o.batchSize,
             lrG: o.lrG,
             lrD: o.lrD,
-            gMismatchWeight: o.gMismatchWeight,
             magpK: o.magpK,
             magpP: o.magpP,
             augTranslation: o.augTranslation,

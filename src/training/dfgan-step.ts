@@ -189,12 +189,7 @@ export class DFGANStep implements TrainStep {
   gGrads(sentences: tf.Tensor2D, z: tf.Tensor2D, draws: StepDraws): GGradients {
     const gOut = tf.variableGrads(() => {
       const x = this.augment.apply(this.g.apply(z, sentences), draws.fake);
-      const feats = this.d.apply(x);
-      const own = this.c.apply(feats, sentences);
-      if (this.hinge.generatorMismatchWeight === 0) return this.hinge.generator(own);
-      // Other captions for the same images, paired as D's mismatch term pairs them (within each group).
-      const mismatched = rollWithinGroups(sentences, groupSizes(sentences.shape[0], this.mismatchGroups));
-      return this.hinge.generator(own, this.c.apply(feats, mismatched));
+      return this.hinge.generator(this.c.apply(this.d.apply(x), sentences));
     }, [...this.gVars.values()]);
     return { grads: this.namedGrads(this.gVars, gOut.grads), loss: gOut.value };
   }

@@ -43,12 +43,6 @@ export const TrainConfigSchema = z
     lrD: z.number().positive().default(4e-4),
     beta1: z.number().min(0).max(1).default(0),
     beta2: z.number().min(0).max(1).default(0.9),
-    gMismatchWeight: z
-      .number()
-      .min(0)
-      .max(100)
-      .default(0)
-      .describe("weight of G's mismatch term: its images should score as mismatches under other captions (0: DF-GAN's G loss; see losses/hinge.ts)"),
     magpK: z.number().min(0).default(2).describe('MA-GP weight k'),
     magpP: z.number().positive().default(6).describe('MA-GP power p'),
     augTranslation: z.number().min(0).max(0.5).default(0.125).describe('DiffAugment shift (fraction of the side; 0 disables)'),

@@ -291,7 +291,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     m.d,
     m.c,
     { lrG: cfg.lrG, lrD: cfg.lrD, beta1: cfg.beta1, beta2: cfg.beta2 },
-    new HingeLoss({ generatorMismatchWeight: cfg.gMismatchWeight }),
+    new HingeLoss(),
     new MatchingAwareGradientPenalty({ k: cfg.magpK, p: cfg.magpP }),
     new DiffAugment({ translation: cfg.augTranslation, cutout: cfg.augCutout }),
     workers,

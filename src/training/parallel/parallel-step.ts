@@ -179,7 +179,7 @@ export class ParallelStep implements TrainStep {
       convRuntime,
       config: g.config,
       step: { lrG: opts.lrG, lrD: opts.lrD, beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps },
-      hinge: hinge.options,
+      hinge: { fakeWeight: hinge.fakeWeight, mismatchWeight: hinge.mismatchWeight },
       magp: { k: maGP.k, p: maGP.p },
       augment: { ...augment.opts },
       gNames: this.gLayout.names,

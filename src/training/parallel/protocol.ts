@@ -7,7 +7,6 @@ import type { ConcreteBackend } from '../../model/backend.js';
 import type { ConvRuntime } from '../../model/conv-runtime.js';
 import type { GeneratorConfig } from '../../model/config.js';
 import type { DiffAugmentOptions } from '../diff-augment.js';
-import type { HingeOptions } from '../losses/hinge.js';
 import type { StepDraws, StepOptions } from '../dfgan-step.js';
 
 /** Test hook: make a worker fail at its n-th D-gradient request (0-based). */
@@ -25,7 +24,7 @@ export interface ReplicaSpec {
   convRuntime: ConvRuntime;
   config: GeneratorConfig;
   step: StepOptions;
-  hinge: HingeOptions;
+  hinge: { fakeWeight: number; mismatchWeight: number };
   magp: { k: number; p: number };
   augment: DiffAugmentOptions;
   /** Parameter order of the flat gradients, checked against the worker's own. */
