@@ -1,47 +1,55 @@
 #!/usr/bin/env bash
 # Retrains the bundled model (models/synth-birds-64) from nothing by the procedure that made it: the synth-birds
-# data, DAMSM text-encoder pretraining, DF-GAN training in two stages, a slim copy (no optimizer state) into
-# models/, and its eval figures in the manifest. Hours on a 2-core machine. Resumable: each stage picks up where it
-# stopped. The committed run was made over several sessions while the training kernels got faster, so a retrain
+# data, DAMSM text-encoder pretraining, DF-GAN training in three stages, a slim copy (no optimizer state) into
+# models/, and its eval figures in the manifest. About 7 h on a 2-core machine. Resumable: each stage picks up where
+# it stopped. The committed run was made over several sessions while the training kernels got faster, so a retrain
 # computes the same maths with other float roundings, not the same bits.
-#   npm run retrain:bundled            (or STEPS=N to stop the GAN elsewhere; WORK=DIR for the run folders)
+#   npm run retrain:bundled            (or STEPS=N to end the last stage elsewhere; WORK=DIR for the run folders)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS="${STEPS:-18000}"
+STEPS="${STEPS:-8500}"
 WORK="${WORK:-runs/bundled}"
 DATA="${DATA:-data/birds}"
 dfgan() { node bin/dfgan.mjs "$@"; }
+# The served generator of a run: the average of its last 8 checkpoints (2,000 steps) ending at step $2; D, head
+# and text encoder are the last checkpoint's. Shorter runs or steps off the 250 grid take the last checkpoint.
+average() {
+  local run="$1" end="$2" dest="$3" ckpts=()
+  if [ "$end" -ge 2000 ] && [ $(( end % 250 )) -eq 0 ]; then
+    for s in $(seq $(( end - 1750 )) 250 "$end"); do ckpts+=("$run/ckpt-$(printf '%07d' "$s")"); done
+  else
+    ckpts=("$run")
+  fi
+  node --import tsx scripts/average-checkpoints.ts "$dest" "${ckpts[@]}"
+}
 
 [ -f "$DATA/synth-birds.json" ] || dfgan synth --out "$DATA" --count 10000 --size 128 --seed 1
-# --flip on: the committed model was trained with random flips, before they were found to contradict the
-# captions' facing (now off by default on synth-birds data); a model trained without them is the next step.
+# --flip on in stages 1-3a: the model was begun with random flips, before they were found to contradict the
+# captions' facing (now off by default on synth-birds data).
 dfgan pretrain-text --data "$DATA" --out "$WORK/damsm" --name damsm-judge --steps 601 --lr 1e-3 --encoder-size 32 \
   --size 64 --nf 8 --checkpoint-every 100 --seed 2 --sentence-spread 0.25 --flip on
 # Two replicas: the result depends on the replica count (mismatch pairs are drawn within each replica's share).
 train() {
   dfgan train --data "$DATA" --name synth-birds-64 --size 64 --nf 8 --batch-size 16 --checkpoint-every 250 \
-    --sample-every 250 --log-every 25 --seed 1 --workers 2 --keep-checkpoints 80 --flip on "$@"
+    --sample-every 250 --log-every 25 --workers 2 --keep-checkpoints 80 "$@"
 }
 # Stage 1: sentence vectors spread 0.25 per dimension, to step 8,250.
-train --out "$WORK/gan" --from "$WORK/damsm" --steps "$(( STEPS < 8250 ? STEPS : 8250 ))"
+train --out "$WORK/gan" --from "$WORK/damsm" --seed 1 --flip on --steps 8250
 # Stage 2: the same run with the spread doubled to 0.5 (G and D read captions more strongly; FID and R-precision
-# improved within 750 steps), Adam state carried over.
-if [ "$STEPS" -gt 8250 ]; then
-  [ -e "$WORK/gan2/latest" ] || node --import tsx scripts/rescale-sentences.ts "$WORK/gan/ckpt-0008250" "$WORK/gan2" 2
-  train --out "$WORK/gan2" --steps "$STEPS"
-  GAN="$WORK/gan2"
-else
-  GAN="$WORK/gan"
-fi
-# The served generator is the average of the last 8 checkpoints (2,000 steps); D, head and text encoder are the
-# last checkpoint's. (Averaging needs a run of at least 2,000 steps; shorter runs take the last checkpoint.)
-if [ "$STEPS" -ge 2000 ] && [ $(( STEPS % 250 )) -eq 0 ]; then
-  ckpts=()
-  for s in $(seq $(( STEPS - 1750 )) 250 "$STEPS"); do ckpts+=("$GAN/ckpt-$(printf '%07d' "$s")"); done
-  node --import tsx scripts/average-checkpoints.ts models/synth-birds-64 "${ckpts[@]}"
-else
-  node --import tsx scripts/average-checkpoints.ts models/synth-birds-64 "$GAN"
-fi
+# improved within 750 steps), Adam state carried over, to step 18,000; its generator averaged (the bundled model
+# of sessions 3-6).
+[ -e "$WORK/gan2/latest" ] || node --import tsx scripts/rescale-sentences.ts "$WORK/gan/ckpt-0008250" "$WORK/gan2" 2
+train --out "$WORK/gan2" --seed 1 --flip on --steps 18000
+[ -e "$WORK/avg2/latest" ] || average "$WORK/gan2" 18000 "$WORK/avg2"
+# Stage 3a: a new run from it with whitened sentence vectors and a projection head (so that D can check facing,
+# size and pose, which the long directions of the sentence vectors drowned), still with flips: 1,964 steps.
+train --out "$WORK/gan3" --from "$WORK/avg2" --whiten-sentences --head-projection --seed 3 --flip on --steps 1964
+# Stage 3b: without flips, D alone for 500 steps (G's rate 1e-12: frozen) so that it learns facing first, then
+# (3c, the same run resumed) G and D together.
+[ -e "$WORK/gan4/ckpt-0000500" ] || train --out "$WORK/gan4" --from "$WORK/gan3/ckpt-0001964" --seed 4 --flip off \
+  --lr-g 1e-12 --steps 500
+train --out "$WORK/gan4" --seed 4 --flip off --lr-g 1e-4 --steps "$STEPS"
+average "$WORK/gan4" "$STEPS" models/synth-birds-64
 latest="$(cat models/synth-birds-64/latest)"
 find models/synth-birds-64 -mindepth 1 -maxdepth 1 -name 'ckpt-*' ! -name "$latest" -exec rm -rf {} +
 dfgan eval --checkpoint models/synth-birds-64 --data "$DATA" --damsm "$WORK/damsm" --write-manifest --out "$WORK/eval.json"
