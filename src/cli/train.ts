@@ -19,6 +19,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--sentence-spread <s>', 'rescale sentence vectors to vary by this much per dimension across captions (a new run only)', floatArg('--sentence-spread', 0, 10, { exclusiveMin: true }))
     .option('--whiten-sentences [shrinkage]', 'whiten sentence vectors over the training captions, eigenvalues shrunk by this times their mean (default 0.04); folded into a --from generator (a new run only)', floatArg('--whiten-sentences', 0, 10))
     .option('--head-projection', "add a projection term to D's conditional head (off in the reference DF-GAN; a new run only)")
+    .option('--fc-sentence', "G's first layer (the 4x4 map) reads the sentence as well as the noise (off in the reference DF-GAN; a new run only)")
     .option('--name <name>', 'model name in checkpoints')
     .addOption(new Option('--size <s>', `image size (${IMAGE_SIZES.join(', ')})`).argParser(intArg('--size', 32, 256)))
     .option('--nf <f>', 'base channel count', intArg('--nf', 1, 512))
@@ -54,6 +55,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             sentenceSpread: o.sentenceSpread,
             whitenSentences: o.whitenSentences === true ? 0.04 : o.whitenSentences,
             headProjection: o.headProjection,
+            fcSentence: o.fcSentence,
             name: o.name,
             steps: o.steps,
             imageSize: o.size,

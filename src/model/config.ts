@@ -21,6 +21,14 @@ export const GeneratorConfigSchema = z
         'NetC also adds a projection term <s P, features> (Miyato & Koyama 2018) over the 4x4 features: a bilinear reading of caption ' +
           'and image that the one-way concat head lacks for weak sentence directions (facing, size on synth-birds). Off in the reference DF-GAN',
       ),
+    fcSentence: z
+      .boolean()
+      .default(false)
+      .describe(
+        "NetG's first layer (fc -> the 4x4 map) reads cat(z, s) rather than z alone, so that the caption can set the layout (where the " +
+          'bird is, which way it faces, how large it is) directly; in the reference DF-GAN the sentence reaches the image only through ' +
+          "channel-wise affine fusion, which can only select among layouts the noise drew. fc.weight is [zDim + condDim, nf * 128] then",
+      ),
   })
   .strict();
 export type GeneratorConfig = Readonly<z.infer<typeof GeneratorConfigSchema>>;

@@ -36,7 +36,7 @@ function buildParams(cfg: GeneratorConfig, seed: number): ParamStore {
   const p = new ParamStore();
   const init = new Initializer(seed);
   const cond = cfg.zDim + cfg.condDim;
-  const fc = init.linear(cfg.zDim, cfg.nf * 8 * 4 * 4);
+  const fc = init.linear(cfg.zDim + (cfg.fcSentence ? cfg.condDim : 0), cfg.nf * 8 * 4 * 4);
   p.add('fc.weight', fc.weight);
   p.add('fc.bias', fc.bias);
   generatorPairs(cfg).forEach(([inC, outC], i) => {
@@ -104,7 +104,7 @@ export function createGenerator(config: GeneratorConfig, opts: { seed?: number }
       return tf.tidy(() => {
         const [bz] = z.shape;
         const cond = tf.concat([z, sentence], 1) as tf.Tensor2D;
-        const fc = linear(z, params.get('fc.weight'), params.get('fc.bias'));
+        const fc = linear(config.fcSentence ? cond : z, params.get('fc.weight'), params.get('fc.bias'));
         // PyTorch views the fc output as [B, C, 4, 4] (channel-major); NHWC needs the transpose.
         let x = tf.transpose(tf.reshape(fc, [bz, config.nf * 8, 4, 4]), [0, 2, 3, 1]) as tf.Tensor4D;
         pairs.forEach(([inC, outC], i) => {

@@ -34,6 +34,10 @@ export const TrainConfigSchema = z
       .boolean()
       .default(false)
       .describe("add a projection term to D's conditional head (zero at the start; a new run only; see model/config.ts)"),
+    fcSentence: z
+      .boolean()
+      .default(false)
+      .describe("G's first layer reads the sentence as well as the noise (its sentence weights zero at the start; a new run only; see model/config.ts)"),
     name: z.string().min(1).default('dfgan').describe('model name written into checkpoints'),
     imageSize: z.number().int().refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), 'one of 32, 64, 128, 256').default(64),
     nf: z.number().int().min(1).max(512).default(32),

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { DfganError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { parseGeneratorConfig, parseTextEncoderConfig, sameGeneratorConfig } from '../model/config.js';
+import { parseGeneratorConfig, parseTextEncoderConfig, sameGeneratorConfig, type GeneratorConfig } from '../model/config.js';
 import { createGenerator, type Generator } from '../model/generator.js';
 import { createConditionalHead, createDiscriminator, type ConditionalHead, type Discriminator } from '../model/discriminator.js';
 import { createTextEncoder, type TextEncoder } from '../model/text/encoder.js';
@@ -104,16 +104,29 @@ async function textEncoderOf(
   return { text, vocab };
 }
 
-/** G, D and C under `config` (which differs from theirs in headProjection only), the new projection at zero. */
-async function withHeadProjection(g: Generator, d: Discriminator, c: ConditionalHead): Promise<{ g: Generator; d: Discriminator; c: ConditionalHead }> {
-  const config = parseGeneratorConfig({ ...g.config, headProjection: true });
+type ArchitectureOptions = Pick<GeneratorConfig, 'headProjection' | 'fcSentence'>;
+
+/**
+ * G, D and C of `--from` with the options asked for switched on: their new weights (the head's projection, the
+ * sentence rows of G's fc) start at zero, so the networks compute what they did.
+ */
+async function withArchitecture(g: Generator, d: Discriminator, c: ConditionalHead, opts: ArchitectureOptions): Promise<{ g: Generator; d: Discriminator; c: ConditionalHead }> {
+  const config = parseGeneratorConfig({ ...g.config, headProjection: g.config.headProjection || opts.headProjection, fcSentence: g.config.fcSentence || opts.fcSentence });
   const g2 = createGenerator(config);
   const d2 = createDiscriminator(config);
   const c2 = createConditionalHead(config);
-  g2.params.assign(await g.params.read());
+  const gw = await g.params.read();
+  if (config.fcSentence && !g.config.fcSentence) {
+    // fc.weight is [in, out]: the noise's rows, then zero rows for the sentence.
+    const old = gw.get('fc.weight')!;
+    const grown = new Float32Array((config.zDim + config.condDim) * config.nf * 128);
+    grown.set(old);
+    gw.set('fc.weight', grown);
+  }
+  g2.params.assign(gw);
   d2.params.assign(await d.params.read());
   const head = await c.params.read();
-  head.set('proj.weight', (await c2.params.get('proj.weight').data()) as Float32Array);
+  if (config.headProjection && !c.config.headProjection) head.set('proj.weight', (await c2.params.get('proj.weight').data()) as Float32Array);
   c2.params.assign(head);
   [g, d, c].forEach((n) => n.dispose());
   return { g: g2, d: d2, c: c2 };
@@ -127,7 +140,8 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
   } catch {
     resumeDir = undefined;
   }
-  const wanted = (condDim: number) => parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim, headProjection: cfg.headProjection });
+  const wanted = (condDim: number) =>
+    parseGeneratorConfig({ imageSize: cfg.imageSize, nf: cfg.nf, condDim, headProjection: cfg.headProjection, fcSentence: cfg.fcSentence });
   if (resumeDir) {
     const ck = await loadCheckpoint(resumeDir, { withDiscriminator: true });
     if (!sameGeneratorConfig(ck.generator.config, wanted(ck.generator.config.condDim))) {
@@ -145,8 +159,11 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
         'resuming keeps the text encoder of the run; --text-from, --sentence-spread and --whiten-sentences apply to a new run only',
       );
     }
-    if (cfg.headProjection && !ck.generator.config.headProjection) {
-      log.warn({ headProjection: ck.generator.config.headProjection }, "resuming keeps the run's conditional head; --head-projection applies to a new run only");
+    if ((cfg.headProjection && !ck.generator.config.headProjection) || (cfg.fcSentence && !ck.generator.config.fcSentence)) {
+      log.warn(
+        { headProjection: ck.generator.config.headProjection, fcSentence: ck.generator.config.fcSentence },
+        "resuming keeps the run's networks; --head-projection and --fc-sentence apply to a new run only",
+      );
     }
     return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };
   }
@@ -178,7 +195,9 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
         await foldWhiteningIntoGenerator(nets.g, text.whitening);
         log.info('whitening folded into the generator of --from (it draws what it drew)');
       }
-      if (nets && cfg.headProjection && !nets.g.config.headProjection) nets = await withHeadProjection(nets.g, nets.d, nets.c);
+      if (nets && ((cfg.headProjection && !nets.g.config.headProjection) || (cfg.fcSentence && !nets.g.config.fcSentence))) {
+        nets = await withArchitecture(nets.g, nets.d, nets.c, cfg);
+      }
     } catch (e) {
       if (nets) [nets.g, nets.d, nets.c].forEach((n) => n.dispose());
       throw e;

@@ -53,7 +53,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout);
   assert.equal(res.name, 'df-gan-test');
-  assert.deepEqual(res.generator, { imageSize: 64, nf: index.nf, zDim: index.zDim, condDim: index.condDim, headProjection: false });
+  assert.deepEqual(res.generator, { imageSize: 64, nf: index.nf, zDim: index.zDim, condDim: index.condDim, headProjection: false, fcSentence: false });
   assert.deepEqual(res.networks, ['generator', 'textEncoder', 'discriminator', 'head']);
 });
 

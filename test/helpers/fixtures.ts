@@ -20,27 +20,35 @@ export async function makeCheckpoint(root: string, opts: { size?: number; nf?: n
  * A checkpoint like makeCheckpoint's whose generator weights are perturbed with seeded noise, so that every
  * layer matters (a fresh generator's affine layers are exact identities, which would hide mistakes in them).
  */
-export async function makePerturbedCheckpoint(root: string, opts: { size: number; nf: number; seed?: number; scale?: number }): Promise<string> {
+export async function makePerturbedCheckpoint(
+  root: string,
+  opts: { size: number; nf: number; seed?: number; scale?: number; fcSentence?: boolean },
+): Promise<string> {
   const tf = await import('@tensorflow/tfjs-core');
   const { loadCheckpoint, writeCheckpoint } = await import('../../src/model/checkpoint/index.js');
+  const { parseGeneratorConfig } = await import('../../src/model/config.js');
+  const { createGenerator } = await import('../../src/model/generator.js');
   const base = await makeCheckpoint(root, { size: opts.size, nf: opts.nf, seed: opts.seed, discriminator: false, name: `base-${opts.size}-${opts.nf}` });
   const ckpt = await loadCheckpoint(base);
+  // `fcSentence`: a generator whose first layer reads the sentence too (model/config.ts), in place of init's.
+  const generator = opts.fcSentence ? createGenerator(parseGeneratorConfig({ ...ckpt.generator.config, fcSentence: true }), { seed: opts.seed }) : ckpt.generator;
   try {
-    ckpt.generator.params.variables().forEach((v, i) => {
+    generator.params.variables().forEach((v, i) => {
       tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, opts.scale ?? 0.02, 'float32', (opts.seed ?? 0) * 7919 + i))));
     });
-    const dir = join(root, `perturbed-${opts.size}-${opts.nf}-${opts.seed ?? 0}`);
+    const dir = join(root, `perturbed-${opts.size}-${opts.nf}-${opts.seed ?? 0}${opts.fcSentence ? '-fcs' : ''}`);
     await writeCheckpoint(dir, {
       name: 'test-model',
       step: 1,
-      generatorConfig: ckpt.generator.config,
+      generatorConfig: generator.config,
       textEncoderConfig: ckpt.textEncoder.config,
       vocab: ckpt.vocab,
-      networks: { generator: ckpt.generator.params, textEncoder: ckpt.textEncoder.params },
+      networks: { generator: generator.params, textEncoder: ckpt.textEncoder.params },
       info: { createdBy: 'test fixture (perturbed init)' },
     });
     return dir;
   } finally {
     ckpt.dispose();
+    if (generator !== ckpt.generator) generator.dispose();
   }
 }

@@ -54,6 +54,8 @@ async function compare(dir: string) {
 
 test('ONNX Runtime equals tfjs at 64x64 (nf 32), batch 1 and 5, within 1e-4', async () => compare(await makePerturbedCheckpoint(await tempDir(), { size: 64, nf: 32, seed: 3 })));
 test('ONNX Runtime equals tfjs at 256x256 (nf 8), batch 1 and 5, within 1e-4', async () => compare(await makePerturbedCheckpoint(await tempDir(), { size: 256, nf: 8, seed: 3 })));
+test('ONNX Runtime equals tfjs when G\'s first layer reads the sentence (fcSentence), within 1e-4', async () =>
+  compare(await makePerturbedCheckpoint(await tempDir(), { size: 64, nf: 8, seed: 4, fcSentence: true })));
 test('ONNX Runtime equals tfjs on the bundled (trained) model', () => compare(DEFAULT_CHECKPOINT));
 
 test('export-onnx writes a file that loads in ONNX Runtime from disk, with a dynamic batch and metadata', async () => {

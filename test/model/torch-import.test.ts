@@ -95,7 +95,7 @@ describe('imported networks give the PyTorch outputs', () => {
   });
 
   test('checkpoint: configs read from the files, vocabulary from ixtoword, provenance in the manifest', () => {
-    assert.deepEqual({ ...ck.generator.config }, { imageSize: 64, nf: index.nf, zDim: index.zDim, condDim: index.condDim, headProjection: false });
+    assert.deepEqual({ ...ck.generator.config }, { imageSize: 64, nf: index.nf, zDim: index.zDim, condDim: index.condDim, headProjection: false, fcSentence: false });
     assert.equal(ck.textEncoder.config.vocabSize, index.textEncoder.vocabSize);
     assert.equal(ck.textEncoder.config.embeddingDim, index.embeddingDim);
     assert.equal(ck.textEncoder.config.hiddenPerDirection, index.hiddenPerDirection);

@@ -140,19 +140,24 @@ test('--text-from swaps in another checkpoint\'s text encoder and --sentence-spr
   }
 });
 
-test('--whiten-sentences and --head-projection: G of --from draws what it drew, the head starts unchanged, both are saved', async () => {
+test('--whiten-sentences, --head-projection and --fc-sentence: G of --from draws what it drew, the head starts unchanged, all are saved', async () => {
   const root = await tempDir();
   const a = join(root, 'a');
   const b = join(root, 'b');
   await train(tiny(a, 2), { log });
   const before = tf.memory().numTensors;
-  await train(tiny(b, 1, { from: a, whitenSentences: 0.04, headProjection: true, lrG: 1e-9, lrD: 1e-9 }), { log });
+  await train(tiny(b, 1, { from: a, whitenSentences: 0.04, headProjection: true, fcSentence: true, lrG: 1e-9, lrD: 1e-9 }), { log });
   assert.equal(tf.memory().numTensors, before, 'nothing leaks');
   const [ckA, ckB] = await Promise.all([a, b].map((d) => loadCheckpoint(d, { withDiscriminator: true })));
   try {
     assert.equal(ckB.textEncoder.config.whitenSentences, true);
     assert.equal(ckB.generator.config.headProjection, true);
     assert.equal(ckB.manifest.generator.headProjection, true);
+    assert.equal(ckB.manifest.generator.fcSentence, true);
+    const { zDim, condDim, nf } = ckB.generator.config;
+    const fc = await ckB.generator.params.get('fc.weight').data();
+    assert.equal(fc.length, (zDim + condDim) * nf * 128);
+    assert.ok(fc.subarray(zDim * nf * 128).every((v) => Math.abs(v) < 1e-6), "fc's sentence rows start at zero");
     const proj = await ckB.head!.params.get('proj.weight').data();
     assert.ok(proj.every((v) => Math.abs(v) < 1e-6), 'the projection starts at zero');
     const captions = (await allCaptions(await openDataset(data, 'train'))).slice(0, 4);

@@ -63,7 +63,8 @@ export function exportGeneratorOnnx(config: GeneratorConfig, weights: ReadonlyMa
   const dfBlock = (x: string, prefix: string, c: number) => leaky(affine(leaky(affine(x, `${prefix}.affine0`, c)), `${prefix}.affine1`, c));
 
   const top = config.nf * 8;
-  let x = g.op('Reshape', [gemm(ONNX_INPUTS.noise, 'fc', config.zDim, top * 16), g.ints('fc_shape', [-1, top, 4, 4])]);
+  const fcIn = config.fcSentence ? gemm(cond, 'fc', condDim, top * 16) : gemm(ONNX_INPUTS.noise, 'fc', config.zDim, top * 16);
+  let x = g.op('Reshape', [fcIn, g.ints('fc_shape', [-1, top, 4, 4])]);
   const pairs = generatorPairs(config);
   pairs.forEach(([inC, outC], i) => {
     const b = `GBlocks.${i}`;

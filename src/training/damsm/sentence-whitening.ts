@@ -114,7 +114,8 @@ export async function foldWhiteningIntoGenerator(g: Generator, w: SentenceWhiten
   const mean = tf.tensor2d(w.mean, [1, w.dim]);
   try {
     for (const name of g.params.names()) {
-      if (!name.endsWith('.linear1.weight')) continue;
+      // Every layer that reads cat(z, s): the affine MLPs' first layers, and fc when it reads the sentence too.
+      if (!name.endsWith('.linear1.weight') && !(name === 'fc.weight' && g.config.fcSentence)) continue;
       const bias = name.replace(/weight$/, 'bias');
       const weight = values.get(name)!;
       const c = weight.length / (zDim + condDim);

@@ -77,28 +77,32 @@ test('shrinkage keeps the spread and whitens less; a whitened encoder is refused
   text.dispose();
 });
 
-test('a folded generator draws from whitened sentences what it drew from raw ones', async () => {
-  const text = encoder(8);
-  const w = await fitSentenceWhitening(text, vocab, CAPTIONS, { shrinkage: 0.04 });
-  const white = await whitenedTextEncoder(text, w);
-  const cfg = parseGeneratorConfig({ imageSize: 32, nf: 2, condDim: D });
-  const g = createGenerator(cfg, { seed: 1 });
-  // Non-identity affines, so that the sentence actually steers the image.
-  const values = await g.params.read();
-  for (const [k, v] of values) if (k.includes('linear2')) v.forEach((_, i) => (v[i] = Math.sin(i + k.length) * 0.3));
-  g.params.assign(values);
-  const ids = CAPTIONS.slice(0, 6).map((c) => vocab.encode(c, 18).ids);
-  const z = tf.randomNormal([6, cfg.zDim], 0, 1, 'float32', 3) as tf.Tensor2D;
-  const a = tf.tidy(() => g.apply(z, text.encodeIds(ids).sentence));
-  const before = tf.memory().numTensors;
-  await foldWhiteningIntoGenerator(g, w);
-  assert.equal(tf.memory().numTensors, before, 'folding leaks no tensors');
-  const b = tf.tidy(() => g.apply(z, white.encodeIds(ids).sentence));
-  const unfolded = tf.tidy(() => g.apply(z, text.encodeIds(ids).sentence));
-  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-  const moved = tf.tidy(() => tf.max(tf.abs(tf.sub(a, unfolded))).dataSync()[0]);
-  assert.ok(diff < 1e-4, `same images (max difference ${diff})`);
-  assert.ok(moved > 1e-2, `the fold did change G: raw sentences now give other images (${moved})`);
-  tf.dispose([z, a, b, unfolded]);
-  [text, white, g].forEach((m) => m.dispose());
-});
+for (const fcSentence of [false, true]) {
+  test(`a folded generator draws from whitened sentences what it drew from raw ones${fcSentence ? ' (fc reads the sentence too)' : ''}`, async () => {
+    const text = encoder(8);
+    const w = await fitSentenceWhitening(text, vocab, CAPTIONS, { shrinkage: 0.04 });
+    const white = await whitenedTextEncoder(text, w);
+    const cfg = parseGeneratorConfig({ imageSize: 32, nf: 2, condDim: D, fcSentence });
+    const g = createGenerator(cfg, { seed: 1 });
+    // Non-identity affines, so that the sentence actually steers the image.
+    const values = await g.params.read();
+    for (const [k, v] of values) if (k.includes('linear2')) v.forEach((_, i) => (v[i] = Math.sin(i + k.length) * 0.3));
+    // With fcSentence, only fc carries the sentence (affines at identity), so an unfolded fc would show.
+    if (fcSentence) for (const [k, v] of values) if (k.includes('linear2.weight')) v.fill(0);
+    g.params.assign(values);
+    const ids = CAPTIONS.slice(0, 6).map((c) => vocab.encode(c, 18).ids);
+    const z = tf.randomNormal([6, cfg.zDim], 0, 1, 'float32', 3) as tf.Tensor2D;
+    const a = tf.tidy(() => g.apply(z, text.encodeIds(ids).sentence));
+    const before = tf.memory().numTensors;
+    await foldWhiteningIntoGenerator(g, w);
+    assert.equal(tf.memory().numTensors, before, 'folding leaks no tensors');
+    const b = tf.tidy(() => g.apply(z, white.encodeIds(ids).sentence));
+    const unfolded = tf.tidy(() => g.apply(z, text.encodeIds(ids).sentence));
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    const moved = tf.tidy(() => tf.max(tf.abs(tf.sub(a, unfolded))).dataSync()[0]);
+    assert.ok(diff < 1e-4, `same images (max difference ${diff})`);
+    assert.ok(moved > 1e-2, `the fold did change G: raw sentences now give other images (${moved})`);
+    tf.dispose([z, a, b, unfolded]);
+    [text, white, g].forEach((m) => m.dispose());
+  });
+}
