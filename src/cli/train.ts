@@ -20,6 +20,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--whiten-sentences [shrinkage]', 'whiten sentence vectors over the training captions, eigenvalues shrunk by this times their mean (default 0.04); folded into a --from generator (a new run only)', floatArg('--whiten-sentences', 0, 10))
     .option('--head-projection', "add a projection term to D's conditional head (off in the reference DF-GAN; a new run only)")
     .option('--fc-sentence', "G's first layer (the 4x4 map) reads the sentence as well as the noise (off in the reference DF-GAN; a new run only)")
+    .option('--widen', 'grow the networks of --from to --nf (a larger one), keeping what they compute, rather than starting new ones')
     .option('--name <name>', 'model name in checkpoints')
     .addOption(new Option('--size <s>', `image size (${IMAGE_SIZES.join(', ')})`).argParser(intArg('--size', 32, 256)))
     .option('--nf <f>', 'base channel count', intArg('--nf', 1, 512))
@@ -56,6 +57,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             whitenSentences: o.whitenSentences === true ? 0.04 : o.whitenSentences,
             headProjection: o.headProjection,
             fcSentence: o.fcSentence,
+            widen: o.widen,
             name: o.name,
             steps: o.steps,
             imageSize: o.size,

@@ -38,6 +38,10 @@ export const TrainConfigSchema = z
       .boolean()
       .default(false)
       .describe("G's first layer reads the sentence as well as the noise (its sentence weights zero at the start; a new run only; see model/config.ts)"),
+    widen: z
+      .boolean()
+      .default(false)
+      .describe('grow G, D and the head of --from to --nf, keeping what they compute (new weights out of the new channels start at zero; see widen.ts); a new run only'),
     name: z.string().min(1).default('dfgan').describe('model name written into checkpoints'),
     imageSize: z.number().int().refine((s) => (IMAGE_SIZES as readonly number[]).includes(s), 'one of 32, 64, 128, 256').default(64),
     nf: z.number().int().min(1).max(512).default(32),
@@ -85,7 +89,8 @@ export const TrainConfigSchema = z
     evalDamsm: z.string().min(1).optional().describe('checkpoint with the DAMSM encoders that score R-precision during training (default: none, R-precision left out)'),
     progress: z.boolean().default(true).describe('progress bar on a terminal'),
   })
-  .strict();
+  .strict()
+  .refine((c) => !c.widen || c.from !== undefined, { message: '--widen grows the networks of --from: give --from', path: ['widen'] });
 
 export type TrainConfig = Readonly<z.infer<typeof TrainConfigSchema>>;
 

@@ -29,6 +29,7 @@ import { HingeLoss } from './losses/hinge.js';
 import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
 import { DiffAugment } from './diff-augment.js';
 import { SentenceCache } from './sentence-cache.js';
+import { widenNetworks } from './widen.js';
 import { TrainEvaluator } from './train-eval.js';
 import { lossPlotSvg, type Series } from './plot.js';
 import type { TrainConfig } from './train-config.js';
@@ -173,7 +174,21 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
     const withD = Boolean(manifest.networks.discriminator && manifest.networks.head);
     const ck = await loadCheckpoint(dir, { withDiscriminator: withD });
     const gCfg = wanted(ck.generator.config.condDim);
-    const keepNets = withD && sameGeneratorConfig(ck.generator.config, gCfg);
+    if (cfg.widen) {
+      const have = ck.generator.config;
+      const why = !withD
+        ? 'it has no discriminator and head'
+        : have.imageSize !== cfg.imageSize
+          ? `it is a ${have.imageSize}px model, not ${cfg.imageSize}px`
+          : have.nf >= cfg.nf
+            ? `its nf ${have.nf} is not below --nf ${cfg.nf}`
+            : undefined;
+      if (why) {
+        ck.dispose();
+        throw new DfganError('INVALID_ARGUMENT', `--widen cannot grow ${dir}: ${why}`);
+      }
+    }
+    const keepNets = withD && (cfg.widen || sameGeneratorConfig(ck.generator.config, gCfg));
     log.info({ from: dir, keepsNetworks: keepNets }, keepNets ? 'starting from checkpoint' : 'starting from the text encoder of a checkpoint');
     if (!keepNets) {
       ck.generator.dispose();
@@ -197,6 +212,11 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
       }
       if (nets && ((cfg.headProjection && !nets.g.config.headProjection) || (cfg.fcSentence && !nets.g.config.fcSentence))) {
         nets = await withArchitecture(nets.g, nets.d, nets.c, cfg);
+      }
+      if (nets && cfg.widen) {
+        const from = nets.g.config.nf;
+        nets = await widenNetworks(nets, cfg.nf, cfg.seed);
+        log.info({ from, nf: cfg.nf }, 'networks of --from widened (they compute what they did; the new channels start to learn)');
       }
     } catch (e) {
       if (nets) [nets.g, nets.d, nets.c].forEach((n) => n.dispose());

@@ -178,3 +178,30 @@ test('--whiten-sentences, --head-projection and --fc-sentence: G of --from draws
     await assert.rejects(train(tiny(join(root, `c${Object.keys(extra)[0]}`), 1, { from: b, ...extra }), { log }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT');
   }
 });
+
+test('--widen grows G, D and the head of --from to --nf: the same images at first, nf saved; refused without --from or a larger nf', async () => {
+  const root = await tempDir();
+  const a = join(root, 'a');
+  const b = join(root, 'b');
+  await train(tiny(a, 2), { log });
+  const before = tf.memory().numTensors;
+  await train(tiny(b, 1, { from: a, nf: 3, widen: true, lrG: 1e-9, lrD: 1e-9 }), { log });
+  assert.equal(tf.memory().numTensors, before, 'nothing leaks');
+  const [ckA, ckB] = await Promise.all([a, b].map((d) => loadCheckpoint(d, { withDiscriminator: true })));
+  try {
+    assert.equal(ckB.manifest.generator.nf, 3);
+    const captions = (await allCaptions(await openDataset(data, 'train'))).slice(0, 4);
+    const ids = captions.map((c) => ckA.vocab.encode(c, ckA.textEncoder.config.maxWords).ids);
+    const z = tf.randomNormal([captions.length, ckA.generator.config.zDim], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const diff = tf.tidy(() => {
+      const s = ckA.textEncoder.encodeIds(ids).sentence;
+      return tf.max(tf.abs(tf.sub(ckA.generator.apply(z, s), ckB.generator.apply(z, s)))).dataSync()[0];
+    });
+    z.dispose();
+    assert.ok(diff < 1e-3, `the widened generator draws what the narrow one drew (max difference ${diff})`);
+  } finally {
+    [ckA, ckB].forEach((ck) => ck.dispose());
+  }
+  assert.throws(() => tiny(join(root, 'c'), 1, { widen: true }), (e: Error & { code?: string }) => e.code === 'INVALID_CONFIG' && /--from/.test(e.message));
+  await assert.rejects(train(tiny(join(root, 'd'), 1, { from: a, widen: true }), { log }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /not below --nf/.test(e.message));
+});
