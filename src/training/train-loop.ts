@@ -160,10 +160,10 @@ async function setUp(cfg: TrainConfig, train: Dataset, test: Dataset | undefined
         'resuming keeps the text encoder of the run; --text-from, --sentence-spread and --whiten-sentences apply to a new run only',
       );
     }
-    if ((cfg.headProjection && !ck.generator.config.headProjection) || (cfg.fcSentence && !ck.generator.config.fcSentence)) {
+    if ((cfg.headProjection && !ck.generator.config.headProjection) || (cfg.fcSentence && !ck.generator.config.fcSentence) || cfg.widen) {
       log.warn(
-        { headProjection: ck.generator.config.headProjection, fcSentence: ck.generator.config.fcSentence },
-        "resuming keeps the run's networks; --head-projection and --fc-sentence apply to a new run only",
+        { headProjection: ck.generator.config.headProjection, fcSentence: ck.generator.config.fcSentence, widen: cfg.widen },
+        "resuming keeps the run's networks; --head-projection, --fc-sentence and --widen apply to a new run only",
       );
     }
     return { g: ck.generator, d: ck.discriminator!, c: ck.head!, text: ck.textEncoder, vocab: ck.vocab, startStep: ck.manifest.step, optimizerState, source: ck.dir };
