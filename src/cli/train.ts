@@ -31,6 +31,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
     .option('--magp-p <p>', 'MA-GP power', floatArg('--magp-p', 0, 100, { exclusiveMin: true }))
     .option('--aug-translation <f>', 'DiffAugment shift fraction (0 disables)', floatArg('--aug-translation', 0, 0.5))
     .addOption(new Option('--flip <mode>', 'random horizontal flips of training images (default auto: off on synth-birds data, whose captions name the facing)').choices(['auto', 'on', 'off']))
+    .option('--counterfactual-pairs [weight]', "D also scores each real image with its caption, one named attribute changed, as a mismatched pair (synth-birds data; default weight 0.5; off in the reference DF-GAN)", floatArg('--counterfactual-pairs', 0, 10))
     .option('--aug-cutout <f>', 'DiffAugment cutout fraction (0 disables)', floatArg('--aug-cutout', 0, 1))
     .option('--checkpoint-every <n>', 'steps between checkpoints', intArg('--checkpoint-every', 1, 1e9))
     .option('--keep-checkpoints <n>', 'checkpoints kept', intArg('--keep-checkpoints', 1, 1000))
@@ -70,6 +71,7 @@ export function registerTrainCommand(program: Command, prepare: (cmd: Command) =
             augTranslation: o.augTranslation,
             augCutout: o.augCutout,
             flip: o.flip,
+            counterfactualPairs: o.counterfactualPairs === true ? 0.5 : o.counterfactualPairs,
             checkpointEvery: o.checkpointEvery,
             keepCheckpoints: o.keepCheckpoints,
             sampleEvery: o.sampleEvery,

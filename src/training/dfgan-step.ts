@@ -18,6 +18,8 @@ export interface StepLosses {
   dReal: number;
   dFake: number;
   dMismatch: number;
+  /** Present when the step scored counterfactual pairs. */
+  dCounterfactual?: number;
   maGP: number;
   dTotal: number;
   g: number;
@@ -45,12 +47,18 @@ export interface StepDraws {
 }
 
 /** Order of the values in DGradients.terms. */
-export const D_TERMS = ['dReal', 'dFake', 'dMismatch', 'maGP', 'dTotal'] as const;
+export const D_TERMS = ['dReal', 'dFake', 'dMismatch', 'maGP', 'dTotal', 'dCounterfactual'] as const;
+
+/** StepLosses from D's terms (ordered as D_TERMS) and G's loss; dCounterfactual only when the step scored it. */
+export function stepLosses(terms: ArrayLike<number>, g: number, counterfactual: boolean): StepLosses {
+  const [dReal, dFake, dMismatch, maGP, dTotal, dCounterfactual] = Array.from(terms);
+  return { dReal, dFake, dMismatch, ...(counterfactual ? { dCounterfactual } : {}), maGP, dTotal, g };
+}
 
 export interface DGradients {
   /** Gradient of D's loss for every NetD ('netD/...') and NetC ('netC/...') parameter that has one. */
   grads: Map<string, tf.Tensor>;
-  /** [dReal, dFake, dMismatch, maGP, dTotal] of this batch (kept on the backend until read). */
+  /** D_TERMS of this batch (kept on the backend until read). */
   terms: tf.Tensor1D;
 }
 
@@ -63,7 +71,8 @@ export interface GGradients {
 export interface TrainStep {
   readonly optG: Adam;
   readonly optD: Adam;
-  run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng): StepLosses | Promise<StepLosses>;
+  /** `counterfactuals` [B, condDim]: sentence vectors of each image's caption with one attribute changed (optional). */
+  run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng, counterfactuals?: tf.Tensor2D): StepLosses | Promise<StepLosses>;
   dispose(): void | Promise<void>;
 }
 
@@ -146,9 +155,10 @@ export class DFGANStep implements TrainStep {
 
   /**
    * Gradients of D's loss: images [B, S, S, 3] in [-1, 1], sentences [B, condDim], z [B, zDim] (the fakes are
-   * G(z, sentences) with G's current weights, not differentiated). The caller owns and disposes the result.
+   * G(z, sentences) with G's current weights, not differentiated); `counterfactuals` [B, condDim], when given, are
+   * scored with the real images as further mismatched pairs. The caller owns and disposes the result.
    */
-  dGrads(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, draws: StepDraws): DGradients {
+  dGrads(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, draws: StepDraws, counterfactuals?: tf.Tensor2D): DGradients {
     const sizes = groupSizes(images.shape[0], this.mismatchGroups);
     if (sizes.some((n) => n < 2)) {
       throw new RangeError(`mismatched pairs need at least 2 samples per group: batch ${images.shape[0]}, ${this.mismatchGroups} groups`);
@@ -167,11 +177,12 @@ export class DFGANStep implements TrainStep {
       })([realAug, sentences]);
       const [gx, gs] = grads;
       const pMis = this.c.apply(rollWithinGroups(feats!, sizes), sentences);
+      const pCf = counterfactuals ? this.c.apply(feats!, counterfactuals) : undefined;
       const pFake = this.c.apply(this.d.apply(fakeAug), sentences);
-      const terms = this.hinge.discriminator(pReal as tf.Tensor1D, pFake, pMis);
+      const terms = this.hinge.discriminator(pReal as tf.Tensor1D, pFake, pMis, pCf);
       const penalty = this.maGP.fromGradients(gx as tf.Tensor4D, gs as tf.Tensor2D);
       const total = tf.add(terms.total, penalty) as tf.Scalar;
-      parts = tf.keep(tf.stack([terms.real, terms.fake, terms.mismatch, penalty, total]) as tf.Tensor1D);
+      parts = tf.keep(tf.stack([terms.real, terms.fake, terms.mismatch, penalty, total, terms.counterfactual]) as tf.Tensor1D);
       feats!.dispose();
       return total;
     }, [...this.dVars.values()]);
@@ -202,20 +213,20 @@ export class DFGANStep implements TrainStep {
    * images [B, S, S, 3] in [-1, 1], sentences [B, condDim] (frozen encoder output), z [B, zDim] ~ N(0, 1);
    * `rng` draws the augmentation. Returns the losses of this step.
    */
-  run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng): StepLosses {
+  run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng, counterfactuals?: tf.Tensor2D): StepLosses {
     const [b, size] = images.shape;
     const draws = this.drawAugment(b, size, rng);
-    const d = this.dGrads(images, sentences, z, draws);
+    const d = this.dGrads(images, sentences, z, draws, counterfactuals);
     this.applyD(d.grads);
     tf.dispose([...d.grads.values()]);
     const g = this.gGrads(sentences, z, draws);
     this.applyG(g.grads);
     tf.dispose([...g.grads.values()]);
     // Read back once, at the end: nothing waits on the host in the middle of the step.
-    const [dReal, dFake, dMismatch, maGP, dTotal] = d.terms.dataSync();
+    const terms = d.terms.dataSync();
     const gLoss = g.loss.dataSync()[0];
     tf.dispose([d.terms, g.loss]);
-    return { dReal, dFake, dMismatch, maGP, dTotal, g: gLoss };
+    return stepLosses(terms, gLoss, counterfactuals !== undefined);
   }
 
   private namedGrads(vars: Map<string, tf.Variable>, grads: tf.NamedTensorMap): Map<string, tf.Tensor> {

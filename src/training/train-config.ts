@@ -56,6 +56,15 @@ export const TrainConfigSchema = z
     augTranslation: z.number().min(0).max(0.5).default(0.125).describe('DiffAugment shift (fraction of the side; 0 disables)'),
     augCutout: z.number().min(0).max(1).default(0.5).describe('DiffAugment cutout side (fraction; 0 disables)'),
     flip: FlipModeSchema,
+    counterfactualPairs: z
+      .number()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe(
+        "weight of a further D term: each real image with its caption, one named attribute changed, scored as a mismatched pair " +
+          '(synth-birds data only; 0: off, as in the reference DF-GAN; see losses/hinge.ts)',
+      ),
     checkpointEvery: z.number().int().min(1).default(500),
     keepCheckpoints: z.number().int().min(1).default(3).describe('older ckpt-* folders are removed (never `latest`)'),
     sampleEvery: z.number().int().min(1).default(250).describe('steps between sample grids'),

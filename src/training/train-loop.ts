@@ -29,6 +29,7 @@ import { HingeLoss } from './losses/hinge.js';
 import { MatchingAwareGradientPenalty } from './losses/ma-gp.js';
 import { DiffAugment } from './diff-augment.js';
 import { SentenceCache } from './sentence-cache.js';
+import { CounterfactualNegatives } from './counterfactual-negatives.js';
 import { widenNetworks } from './widen.js';
 import { TrainEvaluator } from './train-eval.js';
 import { lossPlotSvg, type Series } from './plot.js';
@@ -288,6 +289,9 @@ async function readLossHistory(path: string, upTo: number): Promise<Record<strin
   return history;
 }
 
+/** Seed offset of the counterfactual captions' stream (any constant other than 0). */
+const COUNTERFACTUAL_STREAM = 0x63663031;
+
 export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainResult> {
   const { log } = deps;
   const trainSet = await openDataset(cfg.data, 'train');
@@ -308,6 +312,8 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       ? new TrainEvaluator({ out: cfg.out, data: cfg.data, images: cfg.evalImages, name: cfg.name, ...(cfg.evalDamsm ? { damsm: cfg.evalDamsm } : {}), discriminatorCheck: cfg.evalDiscriminatorCheck }, log)
       : undefined;
   await evaluator?.validate();
+  const counterfactuals = cfg.counterfactualPairs > 0 ? await CounterfactualNegatives.open(cfg.data, trainSet) : undefined;
+  if (counterfactuals) log.info({ weight: cfg.counterfactualPairs }, 'D also scores each real image with its caption, one named attribute changed, as a mismatched pair');
   await mkdir(join(cfg.out, 'samples'), { recursive: true });
   await mkdir(join(cfg.out, 'logs'), { recursive: true });
 
@@ -330,7 +336,7 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
     m.d,
     m.c,
     { lrG: cfg.lrG, lrD: cfg.lrD, beta1: cfg.beta1, beta2: cfg.beta2 },
-    new HingeLoss(),
+    new HingeLoss({ counterfactualWeight: cfg.counterfactualPairs }),
     new MatchingAwareGradientPenalty({ k: cfg.magpK, p: cfg.magpP }),
     new DiffAugment({ translation: cfg.augTranslation, cutout: cfg.augCutout }),
     workers,
@@ -425,8 +431,11 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       // Noise and augmentation come from a generator seeded by (seed, step), so resuming changes nothing.
       const rng = stepRng(cfg.seed, current);
       const z = tf.tensor2d(noiseForSeeds([rng.nextUint32()], cfg.batchSize * m.g.config.zDim, null), [cfg.batchSize, m.g.config.zDim]);
-      const losses = await step.run(images, sentences, z, rng);
-      tf.dispose([images, sentences, z]);
+      // Drawn from their own stream, so that turning them on changes nothing else of the step.
+      const cfCaptions = counterfactuals?.pick(batch.indices, captions, stepRng(cfg.seed ^ COUNTERFACTUAL_STREAM, current)).captions;
+      const cfSentences = cfCaptions ? cache.get(cfCaptions.map((c, i) => (cache.usable(c) ? c : captions[(i + 1) % captions.length]))) : undefined;
+      const losses = await step.run(images, sentences, z, rng, cfSentences);
+      tf.dispose([images, sentences, z, ...(cfSentences ? [cfSentences] : [])]);
       current += 1;
       deps.onStep?.(current, losses);
       if (!Object.values(losses).every(Number.isFinite)) {

@@ -49,7 +49,8 @@ test('2 replicas on ONNX Runtime convolutions stay identical and equal 1 replica
       const lb = await par.run(images, s, z, new Rng(i));
       tf.dispose([images, s, z]);
       for (const k of Object.keys(la) as Array<keyof typeof la>) {
-        assert.ok(Math.abs(la[k] - lb[k]) <= 1e-5 * Math.max(1, Math.abs(la[k])), `step ${i} ${k}: ${la[k]} vs ${lb[k]}`);
+        const [x, y] = [la[k]!, lb[k]!];
+        assert.ok(Math.abs(x - y) <= 1e-5 * Math.max(1, Math.abs(x)), `step ${i} ${k}: ${x} vs ${y}`);
       }
       const [main, worker] = await par.replicaStates();
       for (const [k, v] of main) assert.deepEqual(worker.get(k), v, `replicas differ in ${k} after step ${i}`);

@@ -14,6 +14,7 @@ import { createGenerator } from '../../src/model/generator.js';
 import { createConditionalHead, createDiscriminator } from '../../src/model/discriminator.js';
 import { Rng } from '../../src/model/sampling.js';
 import { DFGANStep, groupSizes, type StepLosses, type StepOptions } from '../../src/training/dfgan-step.js';
+import { HingeLoss } from '../../src/training/losses/hinge.js';
 import { ParallelStep, usableWorkers } from '../../src/training/parallel/index.js';
 import { weightedSumInto } from '../../src/training/parallel/flat.js';
 import type { FaultInjection } from '../../src/training/parallel/protocol.js';
@@ -49,8 +50,10 @@ function relDiff(a: Float32Array, b: Float32Array): number {
 }
 
 function assertSameLosses(a: StepLosses, b: StepLosses, tol: number, what: string): void {
+  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort(), `${what}: the same terms`);
   for (const k of Object.keys(a) as Array<keyof StepLosses>) {
-    assert.ok(Math.abs(a[k] - b[k]) <= tol * Math.max(1, Math.abs(a[k])), `${what}: ${k} ${a[k]} vs ${b[k]}`);
+    const [x, y] = [a[k]!, b[k]!];
+    assert.ok(Math.abs(x - y) <= tol * Math.max(1, Math.abs(x)), `${what}: ${k} ${x} vs ${y}`);
   }
 }
 
@@ -68,21 +71,24 @@ test('groups, shard weights and the fixed-order weighted sum', () => {
   assert.deepEqual([...present], [1, 1, 1]);
 });
 
-test('2 replicas equal 1 replica with mismatchGroups 2; replicas stay identical; nothing leaks', async () => {
+for (const counterfactual of [false, true]) test(`2 replicas equal 1 replica with mismatchGroups 2${counterfactual ? ', with counterfactual pairs' : ''}; replicas stay identical; nothing leaks`, async () => {
   const a = nets();
   const b = nets();
   const before = tf.memory().numTensors;
-  const single = new DFGANStep(a.g, a.d, a.c, { ...OPTS, mismatchGroups: 2 });
-  const par = new ParallelStep(b.g, b.d, b.c, OPTS, undefined, undefined, undefined, { workers: 2 });
+  const hinge = new HingeLoss({ counterfactualWeight: 0.6 });
+  const single = new DFGANStep(a.g, a.d, a.c, { ...OPTS, mismatchGroups: 2 }, hinge);
+  const par = new ParallelStep(b.g, b.d, b.c, OPTS, hinge, undefined, undefined, { workers: 2 });
   const withOptimizer = tf.memory().numTensors;
   let workerTensors: number[] | undefined;
   try {
     for (let i = 0; i < 3; i++) {
       const x = batch(i);
-      const la = single.run(x.images, x.s, x.z, new Rng(i));
-      const lb = await par.run(x.images, x.s, x.z, new Rng(i));
-      tf.dispose([x.images, x.s, x.z]);
+      const cf = counterfactual ? (tf.randomNormal([B, cfg.condDim], 0, 1, 'float32', 40 + i) as tf.Tensor2D) : undefined;
+      const la = single.run(x.images, x.s, x.z, new Rng(i), cf);
+      const lb = await par.run(x.images, x.s, x.z, new Rng(i), cf);
+      tf.dispose([x.images, x.s, x.z, ...(cf ? [cf] : [])]);
       assertSameLosses(la, lb, 1e-5, `step ${i}`);
+      assert.equal(la.dCounterfactual !== undefined, counterfactual);
       assert.equal(tf.memory().numTensors, withOptimizer, `no tensors leak on the main thread (step ${i})`);
 
       const [main, worker] = await par.replicaStates();

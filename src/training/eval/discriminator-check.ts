@@ -1,6 +1,5 @@
 // Does D check each attribute against the caption? On synth-birds a counterfactual caption can be composed
-// exactly: the caption generator re-run on the image's own random stream with one attribute changed gives (nearly
-// always) the same sentence with one phrase swapped ("turned to the left" -> "turned to the right"). For every real
+// exactly (data/synth-birds/counterfactuals.ts). For every real
 // test image and every caption naming attribute X, D's conditional logit for (image, true caption) is compared with
 // that for (image, counterfactual); chance is 0.5. G only learns to draw what D checks, so an attribute near 0.5 here stays
 // at chance in the generated images whatever the generator's capacity (the bundled model: facing 0.49, background
@@ -13,9 +12,8 @@ import type { TextEncoder } from '../../model/text/encoder.js';
 import type { Vocabulary } from '../../model/text/vocab.js';
 import type { Dataset } from '../data/dataset.js';
 import { evalTransform } from '../data/transform.js';
-import { ATTRIBUTE_NAMES, ATTRIBUTE_SPACE, attributesOf, imageRng, type AttributeName, type BirdAttributes } from '../data/synth-birds/attributes.js';
-import { composeCaptions } from '../data/synth-birds/captions.js';
-import { parseCaptionAttributes } from '../data/synth-birds/caption-attributes.js';
+import { ATTRIBUTE_NAMES, type AttributeName } from '../data/synth-birds/attributes.js';
+import { counterfactualPairs } from '../data/synth-birds/counterfactuals.js';
 
 export interface DiscriminatorCheck {
   /** Real images the check read. */
@@ -32,40 +30,6 @@ export interface CheckedNetworks {
   c: ConditionalHead;
   text: TextEncoder;
   vocab: Vocabulary;
-}
-
-/** The same captions of a synth-birds image (index in the generator) with `name` changed to `value`. */
-export function counterfactualCaptions(synthSeed: number, index: number, attrs: BirdAttributes, name: AttributeName, value: string): string[] {
-  const changed = { ...attrs, [name]: value } as BirdAttributes;
-  return composeCaptions(changed, imageRng(synthSeed, index, 'captions')).map((c) => c.text);
-}
-
-function sameAttributes(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every((k) => a[k] === b[k]);
-}
-
-/**
- * Caption pairs (true, counterfactual) of one image (index in the generator), one counterfactual value per
- * attribute drawn by `rng`. A changed value can change how the composer consumes its random stream, so the
- * counterfactual of a caption is kept only where its words name exactly the caption's attributes but the changed one.
- */
-export function counterfactualPairs(synthSeed: number, index: number, rng: Rng): Array<{ name: AttributeName; truth: string; other: string }> {
-  const attrs = attributesOf(synthSeed, index);
-  const own = composeCaptions(attrs, imageRng(synthSeed, index, 'captions'));
-  const out: Array<{ name: AttributeName; truth: string; other: string }> = [];
-  for (const name of ATTRIBUTE_NAMES) {
-    const values = (ATTRIBUTE_SPACE[name] as readonly string[]).filter((v) => v !== attrs[name]);
-    const value = values[Math.floor(rng.uniform() * values.length)];
-    const other = counterfactualCaptions(synthSeed, index, attrs, name, value);
-    own.forEach((c, k) => {
-      if (!c.mentions.includes(name)) return;
-      const named = parseCaptionAttributes(c.text) as Record<string, string>;
-      if (named[name] !== attrs[name]) return; // the words do not say it (cannot happen with the current composer)
-      if (sameAttributes(parseCaptionAttributes(other[k]) as Record<string, string>, { ...named, [name]: value })) out.push({ name, truth: c.text, other: other[k] });
-    });
-  }
-  return out;
 }
 
 /**

@@ -22,7 +22,7 @@ import type { AugmentDraw } from '../diff-augment.js';
 import { DiffAugment } from '../diff-augment.js';
 import { HingeLoss } from '../losses/hinge.js';
 import { MatchingAwareGradientPenalty } from '../losses/ma-gp.js';
-import { DFGANStep, groupSizes, type StepDraws, type StepLosses, type StepOptions, type TrainStep } from '../dfgan-step.js';
+import { DFGANStep, groupSizes, stepLosses, type StepDraws, type StepLosses, type StepOptions, type TrainStep } from '../dfgan-step.js';
 import type { Adam } from '../adam.js';
 import { layoutOf, packInto, sharedFloats, unpack, weightedSumInto, type ParamLayout } from './flat.js';
 import type { DGradsReply, FaultInjection, GGradsReply, ReadReply, Reply, ReplicaSpec, Request, SharedBuffers } from './protocol.js';
@@ -179,7 +179,7 @@ export class ParallelStep implements TrainStep {
       convRuntime,
       config: g.config,
       step: { lrG: opts.lrG, lrD: opts.lrD, beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps },
-      hinge: { fakeWeight: hinge.fakeWeight, mismatchWeight: hinge.mismatchWeight },
+      hinge: hinge.options,
       magp: { k: maGP.k, p: maGP.p },
       augment: { ...augment.opts },
       gNames: this.gLayout.names,
@@ -213,7 +213,7 @@ export class ParallelStep implements TrainStep {
     this.synced = true;
   }
 
-  async run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng): Promise<StepLosses> {
+  async run(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng, counterfactuals?: tf.Tensor2D): Promise<StepLosses> {
     this.check();
     const [b, size] = images.shape;
     const sizes = groupSizes(b, this.workers);
@@ -223,14 +223,14 @@ export class ParallelStep implements TrainStep {
     try {
       if (!this.synced) await this.sync();
       await this.applying;
-      return await this.step(images, sentences, z, rng, sizes);
+      return await this.step(images, sentences, z, rng, sizes, counterfactuals);
     } catch (err) {
       this.broken ??= err instanceof Error ? err : new Error(String(err));
       throw err;
     }
   }
 
-  private async step(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng, sizes: number[]): Promise<StepLosses> {
+  private async step(images: tf.Tensor4D, sentences: tf.Tensor2D, z: tf.Tensor2D, rng: Rng, sizes: number[], counterfactuals?: tf.Tensor2D): Promise<StepLosses> {
     const b = images.shape[0];
     const draws = this.local.drawAugment(b, images.shape[1], rng);
     const starts = sizes.map((_, k) => sizes.slice(0, k).reduce((a, n) => a + n, 0));
@@ -243,6 +243,7 @@ export class ParallelStep implements TrainStep {
     let dReplies: Promise<DGradsReply>[] = [];
     if (this.clients.length) {
       const [imgHost, sHost, zHost] = [images.dataSync(), sentences.dataSync(), z.dataSync()] as Float32Array[];
+      const cfHost = counterfactuals?.dataSync() as Float32Array | undefined;
       dReplies = this.clients.map((w, i) => {
         const k = i + 1;
         const [s0, n] = [starts[k], sizes[k]];
@@ -251,16 +252,19 @@ export class ParallelStep implements TrainStep {
           batch: n,
           images: imgHost.slice(s0 * perImage, (s0 + n) * perImage),
           sentences: sHost.slice(s0 * perSentence, (s0 + n) * perSentence),
+          ...(cfHost ? { counterfactuals: cfHost.slice(s0 * perSentence, (s0 + n) * perSentence) } : {}),
           z: zHost.slice(s0 * perZ, (s0 + n) * perZ),
           draws: sliceDraws(draws, s0, n),
         };
-        return quiet(w.request<DGradsReply>(msg, buffersOf(msg.images, msg.sentences, msg.z)));
+        const transfer = buffersOf(msg.images, msg.sentences, msg.z, ...(msg.counterfactuals ? [msg.counterfactuals] : []));
+        return quiet(w.request<DGradsReply>(msg, transfer));
       });
     }
     const n0 = sizes[0];
     const shard = tf.tidy(() => ({
       images: tf.slice(images, 0, n0),
       sentences: tf.slice(sentences, 0, n0),
+      counterfactuals: counterfactuals ? tf.slice(counterfactuals, 0, n0) : undefined,
       z: tf.slice(z, 0, n0),
     }));
     const draws0 = sliceDraws(draws, 0, n0);
@@ -268,7 +272,7 @@ export class ParallelStep implements TrainStep {
       // D: local shard, then the average of all shards, applied here and (with G's gradients) in the workers.
       // The shared buffers are safe to reuse: a worker writes its gradients only after it has received the
       // message that follows the main thread's last read of them, and reads an average before it replies.
-      const dLocal = this.local.dGrads(shard.images, shard.sentences, shard.z, draws0);
+      const dLocal = this.local.dGrads(shard.images, shard.sentences, shard.z, draws0, shard.counterfactuals);
       const dPresent0 = packInto(this.dLayout, dLocal.grads, this.dLocal);
       const terms0 = Array.from(dLocal.terms.dataSync());
       tf.dispose([...dLocal.grads.values(), dLocal.terms]);
@@ -300,9 +304,9 @@ export class ParallelStep implements TrainStep {
       const allTerms = [terms0, ...dOthers.map((r) => r.terms)];
       const avgTerm = (j: number) => allTerms.reduce((acc, t, k) => acc + weights[k] * t[j], 0);
       const gLoss = [gLoss0, ...gOthers.map((r) => r.loss)].reduce((acc, l, k) => acc + weights[k] * l, 0);
-      return { dReal: avgTerm(0), dFake: avgTerm(1), dMismatch: avgTerm(2), maGP: avgTerm(3), dTotal: avgTerm(4), g: gLoss };
+      return stepLosses(terms0.map((_, j) => avgTerm(j)), gLoss, counterfactuals !== undefined);
     } finally {
-      tf.dispose([shard.images, shard.sentences, shard.z]);
+      tf.dispose([shard.images, shard.sentences, shard.z, ...(shard.counterfactuals ? [shard.counterfactuals] : [])]);
     }
   }
 

@@ -7,6 +7,7 @@ import type { ConcreteBackend } from '../../model/backend.js';
 import type { ConvRuntime } from '../../model/conv-runtime.js';
 import type { GeneratorConfig } from '../../model/config.js';
 import type { DiffAugmentOptions } from '../diff-augment.js';
+import type { HingeOptions } from '../losses/hinge.js';
 import type { StepDraws, StepOptions } from '../dfgan-step.js';
 
 /** Test hook: make a worker fail at its n-th D-gradient request (0-based). */
@@ -24,7 +25,7 @@ export interface ReplicaSpec {
   convRuntime: ConvRuntime;
   config: GeneratorConfig;
   step: StepOptions;
-  hinge: { fakeWeight: number; mismatchWeight: number };
+  hinge: HingeOptions;
   magp: { k: number; p: number };
   augment: DiffAugmentOptions;
   /** Parameter order of the flat gradients, checked against the worker's own. */
@@ -53,7 +54,7 @@ export interface NetworkWeights {
 export type Request =
   | { type: 'init'; id: number; spec: ReplicaSpec }
   | { type: 'sync'; id: number; weights: NetworkWeights; optimizer: Map<string, Float32Array> }
-  | { type: 'dGrads'; id: number; batch: number; images: Float32Array; sentences: Float32Array; z: Float32Array; draws: StepDraws }
+  | { type: 'dGrads'; id: number; batch: number; images: Float32Array; sentences: Float32Array; counterfactuals?: Float32Array; z: Float32Array; draws: StepDraws }
   | { type: 'applyD'; id: number; present: Uint8Array }
   | { type: 'applyG'; id: number; present: Uint8Array }
   | { type: 'read'; id: number };
@@ -61,7 +62,7 @@ export type Request =
 export interface DGradsReply {
   /** Which parameters have a gradient (values in the worker's dGrads buffer). */
   present: Uint8Array;
-  /** [dReal, dFake, dMismatch, maGP, dTotal] of the shard. */
+  /** D_TERMS of the shard. */
   terms: number[];
 }
 

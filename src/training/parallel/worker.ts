@@ -89,9 +89,10 @@ async function handle(req: Request): Promise<unknown> {
       const { imageSize, condDim, zDim } = r.spec.config;
       const images = tf.tensor4d(req.images, [batch, imageSize, imageSize, 3]);
       const sentences = tf.tensor2d(req.sentences, [batch, condDim]);
+      const counterfactuals = req.counterfactuals ? tf.tensor2d(req.counterfactuals, [batch, condDim]) : undefined;
       const z = tf.tensor2d(req.z, [batch, zDim]);
       try {
-        const out = r.step.dGrads(images, sentences, z, draws);
+        const out = r.step.dGrads(images, sentences, z, draws, counterfactuals);
         const present = packInto(r.dLayout, out.grads, r.spec.buffers.dGrads);
         const terms = Array.from(out.terms.dataSync());
         tf.dispose([...out.grads.values(), out.terms]);
@@ -103,6 +104,7 @@ async function handle(req: Request): Promise<unknown> {
         throw err;
       } finally {
         images.dispose();
+        counterfactuals?.dispose();
       }
     }
     case 'applyD': {

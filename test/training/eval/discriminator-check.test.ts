@@ -18,7 +18,8 @@ import { ATTRIBUTE_NAMES, attributesOf, imageRng } from '../../../src/training/d
 import { composeCaptions } from '../../../src/training/data/synth-birds/captions.js';
 import { parseCaptionAttributes } from '../../../src/training/data/synth-birds/caption-attributes.js';
 import { Rng } from '../../../src/model/sampling.js';
-import { checkDiscriminator, counterfactualPairs } from '../../../src/training/eval/discriminator-check.js';
+import { checkDiscriminator } from '../../../src/training/eval/discriminator-check.js';
+import { counterfactualPairs } from '../../../src/training/data/synth-birds/counterfactuals.js';
 
 let data: string;
 before(async () => {
