@@ -3,17 +3,29 @@
 // iterate; Yazici et al., ICLR 2019). D, head, text encoder and vocabulary come from the last checkpoint; no
 // optimizer state is written (the result is for serving and `train --from`); given one checkpoint, it writes a
 // slim copy of it (the Adam moments are more than half the bytes of a small model). Usage:
-//   node --import tsx scripts/average-checkpoints.ts DEST_ROOT CHECKPOINT...
-// writes DEST_ROOT/<the last checkpoint's folder name> and points DEST_ROOT/latest at it.
+//   node --import tsx scripts/average-checkpoints.ts [--dtype float16] DEST_ROOT CHECKPOINT...
+// writes DEST_ROOT/<the last checkpoint's folder name> and points DEST_ROOT/latest at it; --dtype float16 stores the
+// weights in half precision (half the bytes; the bundled model is stored so).
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/model/backend.js';
-import { loadCheckpoint, setLatest, writeCheckpoint, type LoadedCheckpoint } from '../src/model/checkpoint/index.js';
+import { WEIGHT_DTYPES, loadCheckpoint, setLatest, writeCheckpoint, type LoadedCheckpoint, type WeightDtype } from '../src/model/checkpoint/index.js';
 import { sameGeneratorConfig } from '../src/model/config.js';
 
-const [destRoot, ...sources] = process.argv.slice(2);
+const args = process.argv.slice(2);
+let weightDtype: WeightDtype = 'float32';
+if (args[0] === '--dtype') {
+  const d = args[1] as WeightDtype;
+  if (!WEIGHT_DTYPES.includes(d)) {
+    console.error(`--dtype: one of ${WEIGHT_DTYPES.join(', ')}, got ${args[1]}`);
+    process.exit(2);
+  }
+  weightDtype = d;
+  args.splice(0, 2);
+}
+const [destRoot, ...sources] = args;
 if (!destRoot || sources.length < 1) {
-  console.error('usage: average-checkpoints.ts DEST_ROOT CHECKPOINT...');
+  console.error('usage: average-checkpoints.ts [--dtype float16] DEST_ROOT CHECKPOINT...');
   process.exit(2);
 }
 await selectBackend('cpu');
@@ -40,10 +52,10 @@ try {
       networks: { generator: last.generator.params, textEncoder: last.textEncoder.params, discriminator: last.discriminator?.params, head: last.head?.params },
       info: { ...m.info, generatorAveragedOver: cks.map((c) => ({ checkpoint: c.dir, step: c.manifest.step, version: c.version })) },
     },
-    { overwrite: true },
+    { overwrite: true, weightDtype },
   );
   await setLatest(destRoot, name);
-  console.log(JSON.stringify({ out: join(destRoot, name), step: m.step, averaged: cks.length }));
+  console.log(JSON.stringify({ out: join(destRoot, name), step: m.step, averaged: cks.length, dtype: weightDtype }));
 } finally {
   for (const ck of cks) ck.dispose();
 }

@@ -25,11 +25,15 @@ export const NETWORK_FILES: Record<NetworkName, string> = {
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 hex digest');
 
+/** How weights are stored: float32, or IEEE half precision (read back into float32; halves a served model). */
+export const WEIGHT_DTYPES = ['float32', 'float16'] as const;
+export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
+
 const WeightsSchema = z
   .object({
     file: z.string(),
-    dtype: z.literal('float32'),
-    /** Tensors in file order: little-endian float32, concatenated, tfjs layouts. */
+    dtype: z.enum(WEIGHT_DTYPES),
+    /** Tensors in file order: little-endian values of `dtype`, concatenated, tfjs layouts. */
     params: z.array(z.object({ name: z.string().min(1), shape: z.array(z.number().int().min(0)) }).strict()),
   })
   .strict();

@@ -18,6 +18,7 @@ import {
   NETWORK_FILES,
   type NetworkName,
   VOCAB_FILE,
+  type WeightDtype,
 } from './manifest.js';
 
 /** Anything that can list and read named float32 tensors (a ParamStore, the trainer's optimizer). */
@@ -91,7 +92,7 @@ export async function replaceFolder(tmp: string, target: string): Promise<void> 
 }
 
 /** Writes `contents` as the checkpoint folder `dir` (which must not exist unless `overwrite`). Returns the manifest. */
-export async function writeCheckpoint(dir: string, contents: CheckpointContents, opts: { overwrite?: boolean } = {}): Promise<Manifest> {
+export async function writeCheckpoint(dir: string, contents: CheckpointContents, opts: { overwrite?: boolean; weightDtype?: WeightDtype } = {}): Promise<Manifest> {
   const target = resolve(dir);
   if (!opts.overwrite && (await exists(target))) {
     throw new DfganError('INVALID_ARGUMENT', `checkpoint folder ${target} already exists`);
@@ -112,8 +113,10 @@ export async function writeCheckpoint(dir: string, contents: CheckpointContents,
       const store = contents.networks[key];
       if (!store) continue;
       const params = store.specs();
-      await put(NETWORK_FILES[key], encodeWeights(await store.read(), params));
-      networks[key] = { file: NETWORK_FILES[key], dtype: 'float32', params };
+      // The optimizer's moments stay float32: resuming must continue exactly.
+      const dtype = key === 'optimizer' ? 'float32' : (opts.weightDtype ?? 'float32');
+      await put(NETWORK_FILES[key], encodeWeights(await store.read(), params, dtype));
+      networks[key] = { file: NETWORK_FILES[key], dtype, params };
     }
     await put(VOCAB_FILE, JSON.stringify(contents.vocab.toJSON()));
     const manifest: Manifest = {

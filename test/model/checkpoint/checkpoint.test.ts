@@ -161,3 +161,60 @@ test('latest pointer: resolves, moves atomically, refuses bad targets', async ()
   await writeFile(join(r, 'latest'), 'gone\n');
   await rejectsWith(resolveCheckpointDir(r), 'CHECKPOINT_NOT_FOUND', /points at gone/);
 });
+
+test('float16 weights: half the bytes, every weight within half precision of the float32 one, the same images; the optimizer stays float32', async () => {
+  const a = await loadCheckpoint(source, { withDiscriminator: true });
+  const out = join(root, 'half');
+  const optimizer = { specs: () => [{ name: 'g/m', shape: [3] }], read: async () => new Map([['g/m', new Float32Array([1e-7, 2, 3])]]) };
+  const contents = {
+    name: a.manifest.name,
+    step: 7,
+    generatorConfig: a.generator.config,
+    textEncoderConfig: a.textEncoder.config,
+    vocab: a.vocab,
+    networks: { generator: a.generator.params, textEncoder: a.textEncoder.params, discriminator: a.discriminator!.params, head: a.head!.params, optimizer },
+  };
+  const m = await writeCheckpoint(out, contents, { weightDtype: 'float16' });
+  const b = await loadCheckpoint(out, { withDiscriminator: true });
+  try {
+    assert.equal(m.networks.generator.dtype, 'float16');
+    assert.equal(m.networks.optimizer!.dtype, 'float32');
+    assert.equal(m.files['generator.bin'].bytes, a.manifest.files['generator.bin'].bytes / 2);
+    for (const key of ['generator', 'textEncoder', 'discriminator', 'head'] as const) {
+      const wa = await a[key]!.params.read();
+      const wb = await b[key]!.params.read();
+      for (const [k, v] of wa) {
+        const w = wb.get(k)!;
+        // Half precision keeps 11 significant bits: relative error at most 2^-11 (subnormals: absolute 2^-25).
+        for (let i = 0; i < v.length; i++) assert.ok(Math.abs(w[i] - v[i]) <= Math.max(Math.abs(v[i]) * 2 ** -11, 2 ** -25), `${key} ${k}[${i}]: ${w[i]} vs ${v[i]}`);
+      }
+    }
+    const z = tf.randomNormal([2, a.generator.config.zDim], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const s = tf.randomNormal([2, a.generator.config.condDim], 0, 1, 'float32', 2) as tf.Tensor2D;
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a.generator.apply(z, s), b.generator.apply(z, s)))).arraySync() as number);
+    assert.ok(diff > 0 && diff < 0.02, `images differ by ${diff} at most (pixels in [-1, 1])`);
+    tf.dispose([z, s]);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+  await truncate(join(out, 'generator.bin'), m.files['generator.bin'].bytes - 2);
+  await rejectsWith(loadCheckpoint(out), 'CHECKPOINT_INVALID', /generator\.bin/);
+});
+
+test('float16: values round to nearest (ties to even), specials survive, a weight beyond its range is refused', async () => {
+  const { encodeWeights, decodeWeights } = await import('../../../src/model/checkpoint/weights-file.js');
+  const x = new Float32Array([0, -0, 1, -2.5, 65504, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -24, 2 ** -26, Infinity, -Infinity, 0.1]);
+  const spec = [{ name: 'x', shape: [x.length] }];
+  const bytes = encodeWeights(new Map([['x', x]]), spec, 'float16');
+  assert.equal(bytes.byteLength, 2 * x.length);
+  const y = decodeWeights(bytes, { file: 'x.bin', dtype: 'float16', params: spec }, 'x.bin').get('x')!;
+  assert.deepEqual(Array.from(y.slice(0, 5)), [0, -0, 1, -2.5, 65504]);
+  assert.equal(y[5], 1, 'a tie rounds to the even neighbour (1)');
+  assert.equal(y[6], 1 + 4 * 2 ** -11, 'a tie rounds to the even neighbour (1 + 2^-9)');
+  assert.equal(y[7], 2 ** -24, 'the smallest subnormal');
+  assert.equal(y[8], 0, 'below half of it: zero');
+  assert.deepEqual([y[9], y[10]], [Infinity, -Infinity]);
+  assert.ok(Math.abs(y[11] - 0.1) < 0.1 * 2 ** -11);
+  assert.throws(() => encodeWeights(new Map([['x', new Float32Array([7e4])]]), [{ name: 'x', shape: [1] }], 'float16'), (e: unknown) => e instanceof DfganError && e.code === 'INVALID_ARGUMENT');
+});
