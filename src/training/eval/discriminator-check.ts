@@ -1,8 +1,8 @@
 // Does D check each attribute against the caption? On synth-birds a counterfactual caption can be composed
 // exactly (data/synth-birds/counterfactuals.ts). For every real test image and every caption naming attribute X,
-// D's conditional logit for (image, true caption) is compared with that for (image, counterfactual); chance is 0.5. G only learns to draw what D checks, so an attribute near 0.5 here stays
-// at chance in the generated images whatever the generator's capacity (the bundled model: facing 0.49, background
-// 0.99).
+// D's conditional logit for (image, true caption) is compared with that for (image, counterfactual); chance is 0.5.
+// G only learns to draw what D checks, so an attribute near 0.5 here stays at chance in the generated images
+// whatever the generator's capacity (the stage-2 bundled model: facing 0.49, background 0.99).
 import * as tf from '@tensorflow/tfjs-core';
 import { DfganError } from '../../errors.js';
 import type { ConditionalHead, Discriminator } from '../../model/discriminator.js';
