@@ -415,6 +415,8 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
   const t0 = performance.now();
   const firstStep = current;
   let stoppedEarly = false;
+  let cfFallbacks = 0;
+  let lastLogged = current;
   try {
     if (current === 0 && sampleCaptions.length) await writeSamples(m.g, cache, sampleCaptions, join(cfg.out, 'samples', `step-${checkpointName(0).slice(5)}.png`));
     while (current < cfg.steps) {
@@ -432,8 +434,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       const rng = stepRng(cfg.seed, current);
       const z = tf.tensor2d(noiseForSeeds([rng.nextUint32()], cfg.batchSize * m.g.config.zDim, null), [cfg.batchSize, m.g.config.zDim]);
       // Drawn from their own stream, so that turning them on changes nothing else of the step.
-      const cfCaptions = counterfactuals?.pick(batch.indices, captions, stepRng(cfg.seed ^ COUNTERFACTUAL_STREAM, current)).captions;
-      const cfSentences = cfCaptions ? cache.get(cfCaptions.map((c, i) => (cache.usable(c) ? c : captions[(i + 1) % captions.length]))) : undefined;
+      const cf = counterfactuals?.pick(batch.indices, captions, stepRng(cfg.seed ^ COUNTERFACTUAL_STREAM, current));
+      if (cf) cfFallbacks += cf.fallbacks;
+      const cfSentences = cf ? cache.get(cf.captions.map((c, i) => (cache.usable(c) ? c : captions[(i + 1) % captions.length]))) : undefined;
       const losses = await step.run(images, sentences, z, rng, cfSentences);
       tf.dispose([images, sentences, z, ...(cfSentences ? [cfSentences] : [])]);
       current += 1;
@@ -444,7 +447,11 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       const ips = ((current - firstStep) * cfg.batchSize) / ((performance.now() - t0) / 1000);
       bar?.update(current, { ips: ips.toFixed(1), d: losses.dTotal.toFixed(3), g: losses.g.toFixed(3), gp: losses.maGP.toFixed(3), mis: losses.dMismatch.toFixed(3) });
       if (current % cfg.logEvery === 0 || current === cfg.steps) {
-        const line = { step: current, time: new Date().toISOString(), imagesPerSecond: Number(ips.toFixed(2)), ...losses };
+        // Share of the images since the last line whose caption had no counterfactual (an ordinary mismatch instead).
+        const fallbackShare = counterfactuals ? { counterfactualFallbacks: Number((cfFallbacks / (cfg.batchSize * (current - lastLogged))).toFixed(4)) } : {};
+        cfFallbacks = 0;
+        lastLogged = current;
+        const line = { step: current, time: new Date().toISOString(), imagesPerSecond: Number(ips.toFixed(2)), ...losses, ...fallbackShare };
         await appendFile(lossLog, JSON.stringify(line) + '\n');
         for (const [k, v] of Object.entries(losses)) (history[k] ??= []).push([current, v]);
         if (!bar) log.info(line, 'train');

@@ -77,10 +77,12 @@ test('train --counterfactual-pairs: logs the term and trains; refused on data no
   for (const l of lines) {
     assert.ok(Number.isFinite(l.dCounterfactual) && l.dCounterfactual >= 0, `dCounterfactual ${l.dCounterfactual}`);
     assert.ok(l.dTotal >= l.dReal + 0.5 * l.dCounterfactual - 1e-4, 'in the total');
+    assert.ok(l.counterfactualFallbacks >= 0 && l.counterfactualFallbacks < 0.5, `fallback share ${l.counterfactualFallbacks}`);
   }
   const plain = join(await tempDir(), 'run');
   await train(cfg(data, plain), { log });
-  assert.ok(!(await readFile(join(plain, 'logs', 'losses.jsonl'), 'utf8')).includes('dCounterfactual'), 'off by default');
+  const plainLog = await readFile(join(plain, 'logs', 'losses.jsonl'), 'utf8');
+  assert.ok(!plainLog.includes('dCounterfactual') && !plainLog.includes('counterfactualFallbacks'), 'off by default');
 
   const cub = join(await tempDir(), 'cub');
   await makeCub(cub);
