@@ -26,14 +26,15 @@ export class CounterfactualNegatives {
 
   /**
    * One counterfactual per (dataset index, caption), drawn by `rng`. A caption with no attribute that can be
-   * changed alone (rare) gets the next image's caption instead: an ordinary mismatched pair.
+   * changed alone (rare), or whose counterfactual is not `usable` (a word the vocabulary lacks), gets the next
+   * image's caption instead: an ordinary mismatched pair.
    */
-  pick(indices: readonly number[], captions: readonly string[], rng: Rng): { captions: string[]; fallbacks: number } {
+  pick(indices: readonly number[], captions: readonly string[], rng: Rng, usable: (caption: string) => boolean = () => true): { captions: string[]; fallbacks: number } {
     let fallbacks = 0;
     const out = captions.map((caption, i) => {
       const m = /synth_bird_(\d+)$/.exec(this.ds.key(indices[i]));
       const pair = m ? counterfactualOf(this.synthSeed, Number(m[1]) - 1, caption, rng) : undefined;
-      if (pair) return pair.other;
+      if (pair && usable(pair.other)) return pair.other;
       fallbacks += 1;
       return captions[(i + 1) % captions.length];
     });

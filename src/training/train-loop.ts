@@ -434,9 +434,9 @@ export async function train(cfg: TrainConfig, deps: TrainDeps): Promise<TrainRes
       const rng = stepRng(cfg.seed, current);
       const z = tf.tensor2d(noiseForSeeds([rng.nextUint32()], cfg.batchSize * m.g.config.zDim, null), [cfg.batchSize, m.g.config.zDim]);
       // Drawn from their own stream, so that turning them on changes nothing else of the step.
-      const cf = counterfactuals?.pick(batch.indices, captions, stepRng(cfg.seed ^ COUNTERFACTUAL_STREAM, current));
+      const cf = counterfactuals?.pick(batch.indices, captions, stepRng(cfg.seed ^ COUNTERFACTUAL_STREAM, current), (c) => cache.usable(c));
       if (cf) cfFallbacks += cf.fallbacks;
-      const cfSentences = cf ? cache.get(cf.captions.map((c, i) => (cache.usable(c) ? c : captions[(i + 1) % captions.length]))) : undefined;
+      const cfSentences = cf ? cache.get(cf.captions) : undefined;
       const losses = await step.run(images, sentences, z, rng, cfSentences);
       tf.dispose([images, sentences, z, ...(cfSentences ? [cfSentences] : [])]);
       current += 1;

@@ -63,6 +63,9 @@ test('CounterfactualNegatives: one per batch image; a caption not of the image f
   const b = cf.pick(indices, ['not a caption of image 0', captions[1], captions[2]], new Rng(5));
   assert.equal(b.fallbacks, 1);
   assert.equal(b.captions[0], captions[1], 'the next image’s caption');
+  const c = cf.pick(indices, captions, new Rng(5), (x) => x !== a.captions[2]);
+  assert.equal(c.fallbacks, 1, 'an unusable counterfactual falls back too');
+  assert.equal(c.captions[2], captions[0]);
 });
 
 test('train --counterfactual-pairs: logs the term and trains; refused on data not written by dfgan synth', async () => {
